@@ -1,0 +1,138 @@
+"""Build the ASGI application: routes, error rendering and lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
+
+from teamgate import __version__
+from teamgate.api.openai import routes as openai_routes
+from teamgate.api.openai.outbound import error_body
+from teamgate.api.state import Gateway
+from teamgate.config.keys import KeyRing
+from teamgate.config.schema import Settings
+from teamgate.core import errors
+from teamgate.providers.base import Provider
+from teamgate.providers.gemini.client import GeminiProvider
+from teamgate.providers.http import HttpClients
+from teamgate.routing import ModelRouter
+
+logger = logging.getLogger(__name__)
+
+_HTTP_ERRORS: dict[int, type[errors.GatewayError]] = {
+    401: errors.AuthenticationFailed,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+}
+
+
+def models_payload(router: ModelRouter, owner: str, label: str) -> dict[str, Any]:
+    created = int(time.time())
+    data = []
+    for name in router.entries:
+        item: dict[str, Any] = {
+            "id": name,
+            "object": "model",
+            "created": created,
+            "owned_by": owner,
+        }
+        if label:
+            item["name"] = f"{name} {label}"
+        data.append(item)
+    return {"object": "list", "data": data}
+
+
+def build_gateway(settings: Settings, keyring: KeyRing, *, demo: bool = False) -> Gateway:
+    router = ModelRouter(settings)
+    http = HttpClients()
+    providers: dict[str, Provider] = {"gemini": GeminiProvider(http)}
+    owner, label = ("teamgate-demo", "(simulated)") if demo else ("teamgate", "")
+    payload = models_payload(router, owner, label)
+    return Gateway(
+        settings=settings,
+        keyring=keyring,
+        router=router,
+        http=http,
+        providers=providers,
+        models_body=orjson.dumps(payload),
+        model_bodies={item["id"]: orjson.dumps(item) for item in payload["data"]},
+    )
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.GatewayError)
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = str(int(exc.retry_after))
+    return Response(
+        orjson.dumps(error_body(exc)),
+        status_code=exc.status,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    cls = _HTTP_ERRORS.get(exc.status_code, errors.InvalidRequest)
+    error = cls(f"{request.method} {request.url.path}: {exc.detail}", code=None)
+    body = error_body(error)
+    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    error = errors.GatewayError("internal error in the gateway; see its log")
+    return Response(orjson.dumps(error_body(error)), status_code=500, media_type="application/json")
+
+
+async def health_live(request: Request) -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+def _api_routes() -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    # Served with and without /v1: Cherry Studio and others drop the prefix.
+    for prefix in ("/v1", ""):
+        routes += [
+            Route(f"{prefix}/models", openai_routes.list_models, methods=["GET"]),
+            Route(f"{prefix}/models/{{model:path}}", openai_routes.get_model, methods=["GET"]),
+            Route(f"{prefix}/chat/completions", openai_routes.chat_completions, methods=["POST"]),
+        ]
+    return routes
+
+
+def create_app(gateway: Gateway, *, extra_mounts: dict[str, ASGIApp] | None = None) -> Starlette:
+    """Create the Starlette app serving `gateway`; `extra_mounts` adds sub-apps (demo upstream)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        logger.info("teamgate %s ready models=%d", __version__, len(gateway.router.entries))
+        yield
+        await gateway.http.close()
+
+    routes: list[BaseRoute] = [Route("/health/live", health_live, methods=["GET"])]
+    routes += [Mount(path, app=app) for path, app in (extra_mounts or {}).items()]
+    routes += _api_routes()
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={
+            errors.GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+    )
+    app.state.gateway = gateway
+    return app

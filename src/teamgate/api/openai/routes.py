@@ -1,0 +1,163 @@
+"""OpenAI-compatible endpoints: `/v1/models` and `/v1/chat/completions`."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from teamgate.api.openai.inbound import decode_request, to_chat_request
+from teamgate.api.openai.outbound import DONE, ChunkWriter, error_frame, render_response
+from teamgate.api.state import Gateway, authenticate
+from teamgate.api.streaming import EventStreamResponse
+from teamgate.core.errors import GatewayError, NotFound, UpstreamError
+from teamgate.core.messages import ChatRequest, ReasoningOutput, StreamEvent, Usage
+
+logger = logging.getLogger("teamgate.request")
+
+JSON = "application/json"
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    authenticate(request, gateway)
+    return Response(gateway.models_body, media_type=JSON)
+
+
+async def get_model(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    authenticate(request, gateway)
+    body = gateway.model_bodies.get(request.path_params["model"])
+    if body is None:
+        raise NotFound(f"the model {request.path_params['model']!r} does not exist", param="model")
+    return Response(body, media_type=JSON)
+
+
+@dataclass
+class RequestLog:
+    """What the one log line of a finished request reports."""
+
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    model: str = ""
+    credential: str = ""
+    stream: bool = False
+    status: int = 200
+    error: str = ""
+    usage: Usage | None = None
+    first_token: float | None = None
+
+    def emit(self) -> None:
+        usage = self.usage or Usage()
+        latency = (time.perf_counter() - self.started) * 1000
+        ttft = f"{(self.first_token - self.started) * 1000:.1f}" if self.first_token else "-"
+        logger.info(
+            "request_id=%s model=%s credential=%s stream=%s status=%d latency_ms=%.1f "
+            "ttft_ms=%s prompt_tokens=%d completion_tokens=%d reasoning_tokens=%d error=%s",
+            self.request_id,
+            self.model or "-",
+            self.credential or "-",
+            self.stream,
+            self.status,
+            latency,
+            ttft,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.reasoning_tokens,
+            self.error or "-",
+        )
+
+
+async def chat_completions(request: Request) -> Response | EventStreamResponse:
+    gateway: Gateway = request.app.state.gateway
+    log = RequestLog(request_id=request.headers.get("x-request-id") or secrets.token_hex(12))
+    try:
+        authenticate(request, gateway)
+        chat = to_chat_request(decode_request(await request.body()))
+        log.model, log.stream = chat.model, chat.stream
+        target = gateway.router.resolve(chat.model)
+        log.credential = target.credential.id
+        reasoning = _reasoning_output(chat, gateway)
+        provider = gateway.providers[target.credential.provider]
+        if chat.stream:
+            events = provider.stream(chat, target)
+            first = await _first_event(events)
+            body = _sse_body(chat, reasoning, first, events, log)
+            return EventStreamResponse(
+                body, {"cache-control": "no-cache", "x-accel-buffering": "no"}
+            )
+        response = await provider.complete(chat, target)
+        log.usage = response.usage
+        body_bytes = gateway.encode(render_response(response, reasoning))
+        log.emit()
+        return Response(body_bytes, media_type=JSON)
+    except GatewayError as exc:
+        log.status, log.error = exc.status, type(exc).__name__
+        log.emit()
+        raise
+
+
+def _reasoning_output(chat: ChatRequest, gateway: Gateway) -> ReasoningOutput:
+    if chat.reasoning_output is not None:
+        return chat.reasoning_output
+    entry = gateway.router.entries.get(chat.model)
+    return entry.reasoning_output if entry is not None else "reasoning_content"
+
+
+async def _first_event(events: AsyncIterator[StreamEvent]) -> StreamEvent:
+    """Wait for the first event, so a failure before it can still become an HTTP status."""
+    try:
+        return await anext(events)
+    except StopAsyncIteration:
+        raise UpstreamError("the upstream closed the stream without sending data") from None
+
+
+async def _sse_body(
+    chat: ChatRequest,
+    reasoning: ReasoningOutput,
+    first: StreamEvent,
+    events: AsyncGenerator[StreamEvent, None],
+    log: RequestLog,
+) -> AsyncGenerator[bytes, None]:
+    writer = ChunkWriter(
+        f"chatcmpl-{secrets.token_hex(12)}",
+        chat.model,
+        int(time.time()),
+        reasoning,
+        chat.include_usage,
+    )
+    log.first_token = time.perf_counter()
+    finished = False
+    try:
+        frame = writer.frame(first)
+        if frame is not None:
+            yield frame
+        async for event in events:
+            frame = writer.frame(event)
+            if frame is not None:
+                yield frame
+        usage_frame = writer.usage_frame()
+        if usage_frame is not None:
+            yield usage_frame
+        yield DONE
+        finished = True
+    except GatewayError as exc:
+        finished = True
+        log.status, log.error = exc.status, type(exc).__name__
+        yield error_frame(exc)
+    except Exception:
+        finished = True
+        logger.exception("stream failed request_id=%s", log.request_id)
+        log.status, log.error = 500, "InternalError"
+        yield error_frame(UpstreamError("the stream failed inside the gateway"))
+    finally:
+        if not finished:
+            log.status, log.error = 499, "ClientDisconnected"
+        await events.aclose()
+        log.usage = writer.usage
+        log.emit()

@@ -1,0 +1,50 @@
+"""The gateway's per-process state and client authentication."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from teamgate.config.keys import KeyRing
+from teamgate.config.schema import Settings
+from teamgate.core.errors import AuthenticationFailed
+from teamgate.providers.base import Provider
+from teamgate.providers.http import HttpClients
+from teamgate.routing import ModelRouter
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    keyring: KeyRing
+    router: ModelRouter
+    http: HttpClients
+    providers: dict[str, Provider]
+    models_body: bytes = b""
+    model_bodies: dict[str, bytes] = field(default_factory=dict)
+    encode: Callable[[Any], bytes] = orjson.dumps
+
+
+def bearer_key(request: Request) -> str | None:
+    """The client's key from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key`."""
+    headers = request.headers
+    authorization = headers.get("authorization")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return headers.get("x-api-key") or headers.get("x-goog-api-key")
+
+
+def authenticate(request: Request, gateway: Gateway) -> None:
+    key = bearer_key(request)
+    if key is None:
+        raise AuthenticationFailed(
+            "missing API key; send it as 'Authorization: Bearer <key>'", code="missing_api_key"
+        )
+    if not gateway.keyring.accepts(key):
+        raise AuthenticationFailed("invalid API key")

@@ -1,0 +1,127 @@
+"""The shape of teamgate's YAML configuration file, validated with pydantic."""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+SAFETY_CATEGORIES = (
+    "HARM_CATEGORY_HARASSMENT",
+    "HARM_CATEGORY_HATE_SPEECH",
+    "HARM_CATEGORY_SEXUALLY_EXPLICIT",
+    "HARM_CATEGORY_DANGEROUS_CONTENT",
+    "HARM_CATEGORY_CIVIC_INTEGRITY",
+)
+SAFETY_THRESHOLDS = (
+    "BLOCK_LOW_AND_ABOVE",
+    "BLOCK_MEDIUM_AND_ABOVE",
+    "BLOCK_ONLY_HIGH",
+    "BLOCK_NONE",
+    "OFF",
+)
+PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
+DEFAULT_GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_http_url(value: str, *, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(
+            f"must be a URL starting with one of {', '.join(s + '://' for s in schemes)}"
+        )
+    return value.rstrip("/")
+
+
+class Timeouts(_Strict):
+    """Seconds to wait on the upstream: for the TCP+TLS connect, and between reads."""
+
+    connect: float = Field(10.0, gt=0)
+    read: float = Field(300.0, gt=0)
+
+
+class Credential(_Strict):
+    """One upstream account: a Gemini AI Studio API key and how to reach Google with it."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    provider: Literal["gemini"] = "gemini"
+    api_key: SecretStr
+    base_url: str = DEFAULT_GEMINI_BASE_URL
+    proxy: str | None = None
+    timeouts: Timeouts = Timeouts()
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value, schemes=PROXY_SCHEMES)
+
+
+class ThinkingDefaults(_Strict):
+    """A model's thinking setting when the request does not choose one."""
+
+    budget: int | None = Field(None, ge=-1)
+    level: Literal["minimal", "low", "medium", "high"] | None = None
+    effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+
+    @model_validator(mode="after")
+    def _one_choice(self) -> ThinkingDefaults:
+        chosen = [name for name in ("budget", "level", "effort") if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"set only one of budget, level or effort (got {', '.join(chosen)})")
+        return self
+
+
+class SafetySetting(_Strict):
+    category: str
+    threshold: Literal[SAFETY_THRESHOLDS]  # type: ignore[valid-type]
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: str) -> str:
+        full = value if value.startswith("HARM_CATEGORY_") else f"HARM_CATEGORY_{value}"
+        if full not in SAFETY_CATEGORIES:
+            raise ValueError(
+                f"unknown safety category {value!r}; use one of {', '.join(SAFETY_CATEGORIES)}"
+            )
+        return full
+
+
+class ModelEntry(_Strict):
+    """A public model name and how teamgate serves it."""
+
+    name: str = Field(min_length=1, max_length=128)
+    upstream_model: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    credentials: list[str] | None = None
+    thinking: ThinkingDefaults | None = None
+    show_thoughts: bool = True
+    reasoning_output: Literal["reasoning_content", "think_tags", "hidden"] = "reasoning_content"
+    safety_settings: list[SafetySetting] = []
+    max_output_tokens: int | None = Field(None, gt=0)
+
+    @field_validator("safety_settings", mode="before")
+    @classmethod
+    def _safety_mapping(cls, value: object) -> object:
+        # The short form `{HARASSMENT: BLOCK_NONE}` reads better in YAML than a list.
+        if isinstance(value, dict):
+            return [{"category": key, "threshold": threshold} for key, threshold in value.items()]
+        return value
+
+
+class Settings(_Strict):
+    """The whole configuration file."""
+
+    admin_key: SecretStr | None = None
+    api_keys: list[SecretStr] = []
+    data_dir: str | None = None
+    credentials: list[Credential] = []
+    models: list[ModelEntry] = []
