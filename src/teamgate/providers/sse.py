@@ -33,7 +33,8 @@ async def iter_sse_data(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
             if event is not None:
                 yield event
         del buffer[:position]
-    if buffer:
+    # A final line without its terminator still counts; then the event ends.
+    if buffer.rstrip(b"\r"):
         _take_line(bytes(buffer.rstrip(b"\r")), data_lines)
     if data_lines:
         yield b"\n".join(data_lines)
