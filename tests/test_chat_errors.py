@@ -106,7 +106,7 @@ def test_error_event_during_stream(client: openai.OpenAI, fake: FakeGemini) -> N
     stream = client.chat.completions.create(
         model="gemini-2.5-flash", messages=MESSAGES, stream=True
     )
-    seen = []
+    seen: list[str] = []
     with pytest.raises(openai.APIError) as caught:
         for chunk in stream:
             seen.extend(choice.delta.content for choice in chunk.choices if choice.delta.content)

@@ -1,4 +1,4 @@
-"""OpenAI SDK requests through the gateway: what the fake Gemini received and what the client saw."""
+"""OpenAI SDK requests through the gateway: what the fake Gemini received and the client saw."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_json_object_mode(client: openai.OpenAI, fake: FakeGemini) -> None:
 
 
 def test_json_schema_mode(client: openai.OpenAI, fake: FakeGemini) -> None:
-    schema = {
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "properties": {"city": {"type": "string"}},

@@ -218,15 +218,12 @@ def test_tool_call_turn_finishes_with_tool_calls(client: openai.OpenAI, fake: Fa
     ]
     # The result goes back as a functionResponse with the call's name and signature kept.
     fake.enqueue(Reply(response={**response, "candidates": [candidate("3 cats", "STOP")]}))
-    client.chat.completions.create(
-        model="gemini-2.5-flash",
-        messages=[
-            {"role": "user", "content": "Find cats"},
-            choice.message.model_dump(exclude_none=True),  # type: ignore[misc]
-            {"role": "tool", "tool_call_id": tool_call.id, "content": "3 results"},
-        ],
-        tools=tools,
-    )
+    history: Any = [
+        {"role": "user", "content": "Find cats"},
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": tool_call.id, "content": "3 results"},
+    ]
+    client.chat.completions.create(model="gemini-2.5-flash", messages=history, tools=tools)
     body = fake.requests[-1].body
     assert body is not None
     assert body["contents"][1] == {"role": "model", "parts": [call]}
