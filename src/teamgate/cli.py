@@ -106,6 +106,8 @@ def _run(
         log_level=log_level,
         access_log=False,
         server_header=False,
+        # Client addresses are not used yet, so X-Forwarded-For is not parsed.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
         log_config=None,
     )

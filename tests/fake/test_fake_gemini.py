@@ -469,7 +469,8 @@ def test_rich_sdk_request_validates(client: genai.Client, fake: FakeGemini) -> N
     assert response.usage_metadata.prompt_tokens_details is not None
     recorded = fake.requests[-1].body
     assert recorded is not None
-    assert recorded["contents"][0]["parts"][0]["inlineData"]["mimeType"] == "image/png"
+    # The SDK writes the fields inside inlineData in snake_case; the API accepts both forms.
+    assert recorded["contents"][0]["parts"][0]["inlineData"]["mime_type"] == "image/png"
 
 
 # --- raw HTTP ---------------------------------------------------------------------------
@@ -540,6 +541,7 @@ def test_snake_case_fields_accepted(server: RunningServer, fake: FakeGemini) -> 
         ({**user_text("x"), "safetySettings": [{"method": "SEVERITY"}]}, 'Unknown name "method"'),
     ],
 )
+@pytest.mark.filterwarnings("ignore:HARM_CATEGORY_FOO is not a valid HarmCategory")
 def test_request_rules(
     server: RunningServer, fake: FakeGemini, body: JsonObject, message: str
 ) -> None:
@@ -642,14 +644,14 @@ async def test_drop_after_breaks_body(server: RunningServer, fake: FakeGemini) -
     url = f"{server.base_url}/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
     received = b""
 
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            url, json=user_text("hi"), headers={"x-goog-api-key": KEY}
-        ) as reply:
-            assert reply.status == 200
-            with pytest.raises(aiohttp.ClientPayloadError):
-                async for data in reply.content.iter_any():
-                    received += data
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, json=user_text("hi"), headers={"x-goog-api-key": KEY}) as reply,
+    ):
+        assert reply.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async for data in reply.content.iter_any():
+                received += data
 
     assert sse_events(received)[0]["candidates"][0]["content"]["parts"][0]["text"] == "one"
 

@@ -73,6 +73,9 @@ def build_gateway(settings: Settings, keyring: KeyRing, *, demo: bool = False) -
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, errors.GatewayError)
     headers = {}
+    request_id = request.scope.get(openai_routes.REQUEST_ID_KEY)
+    if request_id:
+        headers["x-request-id"] = request_id
     if exc.retry_after is not None:
         headers["retry-after"] = str(int(exc.retry_after))
     return Response(

@@ -82,13 +82,15 @@ def validate_settings(
     """
     issues: list[ConfigIssue] = []
     resolved = _resolve(raw, "", env, issues, secret=False) if resolve_secrets else raw
+    settings: Settings | None = None
     try:
         settings = Settings.model_validate(resolved)
     except ValidationError as exc:
-        issues.extend(_issues_from_pydantic(exc))
-        raise ConfigError(source, issues) from None
-    issues.extend(_check_references(settings))
-    if issues:
+        # A value already reported (an unset variable, say) gets no second message.
+        reported = {issue.path for issue in issues}
+        issues.extend(issue for issue in _issues_from_pydantic(exc) if issue.path not in reported)
+    issues.extend(_check_references(resolved))
+    if issues or settings is None:
         raise ConfigError(source, issues)
     return _with_default_models(settings)
 
@@ -198,32 +200,56 @@ def _explain(kind: str, message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
-def _check_references(settings: Settings) -> list[ConfigIssue]:
+def _check_references(raw: dict[str, Any]) -> list[ConfigIssue]:
+    """Check ids and the credentials that models name, on the raw data.
+
+    Working on the raw mapping lets these problems be reported together with
+    schema errors elsewhere in the file; malformed entries are skipped here
+    because the schema check reports them.
+    """
     issues: list[ConfigIssue] = []
-    seen: set[str] = set()
-    for index, credential in enumerate(settings.credentials):
-        if credential.id in seen:
-            issues.append(
-                ConfigIssue(f"credentials[{index}].id", f"duplicate id {credential.id!r}")
-            )
-        seen.add(credential.id)
-    names: set[str] = set()
-    for index, model in enumerate(settings.models):
-        if model.name in names:
-            issues.append(
-                ConfigIssue(f"models[{index}].name", f"duplicate model name {model.name!r}")
-            )
-        names.add(model.name)
-        for position, credential_id in enumerate(model.credentials or []):
-            if credential_id not in seen:
+    credentials = _entries(raw.get("credentials"))
+    models = _entries(raw.get("models"))
+    known = _unique_values(credentials, "credentials", "id", "duplicate id", issues)
+    _unique_values(models, "models", "name", "duplicate model name", issues)
+    for index, model in models:
+        names = model.get("credentials")
+        if not isinstance(names, list):
+            continue
+        for position, credential_id in enumerate(names):
+            if isinstance(credential_id, str) and credential_id not in known:
                 issues.append(
                     ConfigIssue(
                         f"models[{index}].credentials[{position}]",
                         f"unknown credential {credential_id!r}; declare it under credentials",
                     )
                 )
-    if settings.models and not settings.credentials:
+    if models and not credentials:
         issues.append(
             ConfigIssue("credentials", "models are declared but no credential serves them")
         )
     return issues
+
+
+def _entries(value: object) -> list[tuple[int, dict[str, Any]]]:
+    if not isinstance(value, list):
+        return []
+    return [(index, item) for index, item in enumerate(value) if isinstance(item, dict)]
+
+
+def _unique_values(
+    entries: list[tuple[int, dict[str, Any]]],
+    section: str,
+    key: str,
+    problem: str,
+    issues: list[ConfigIssue],
+) -> set[str]:
+    seen: set[str] = set()
+    for index, entry in entries:
+        value = entry.get(key)
+        if not isinstance(value, str):
+            continue
+        if value in seen:
+            issues.append(ConfigIssue(f"{section}[{index}].{key}", f"{problem} {value!r}"))
+        seen.add(value)
+    return seen

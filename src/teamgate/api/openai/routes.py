@@ -21,6 +21,7 @@ from teamgate.core.messages import ChatRequest, ReasoningOutput, StreamEvent, Us
 logger = logging.getLogger("teamgate.request")
 
 JSON = "application/json"
+REQUEST_ID_KEY = "teamgate.request_id"
 
 
 async def list_models(request: Request) -> Response:
@@ -75,7 +76,7 @@ class RequestLog:
 
 async def chat_completions(request: Request) -> Response | EventStreamResponse:
     gateway: Gateway = request.app.state.gateway
-    log = RequestLog(request_id=request.headers.get("x-request-id") or secrets.token_hex(12))
+    log = RequestLog(request_id=request_id(request))
     try:
         authenticate(request, gateway)
         chat = to_chat_request(decode_request(await request.body()))
@@ -95,11 +96,22 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
         log.usage = response.usage
         body_bytes = gateway.encode(render_response(response, reasoning))
         log.emit()
-        return Response(body_bytes, media_type=JSON)
+        return Response(body_bytes, media_type=JSON, headers={"x-request-id": log.request_id})
     except GatewayError as exc:
         log.status, log.error = exc.status, type(exc).__name__
         log.emit()
         raise
+
+
+def request_id(request: Request) -> str:
+    """The client's `x-request-id` when it sent a sane one, else a new id.
+
+    The id is kept in the ASGI scope so that the error handler can echo it.
+    """
+    given = request.headers.get("x-request-id", "")
+    value = given if 0 < len(given) <= 128 and given.isascii() and given.isprintable() else ""
+    request.scope[REQUEST_ID_KEY] = value = value or secrets.token_hex(12)
+    return value
 
 
 def _reasoning_output(chat: ChatRequest, gateway: Gateway) -> ReasoningOutput:

@@ -1,0 +1,149 @@
+"""How the gateway reaches Gemini: base URL prefixes, proxies, timeouts and refused connections."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from teamgate.api.app import build_gateway, create_app
+from teamgate.config.keys import build_keyring
+from teamgate.config.loader import validate_settings
+from teamgate.fake import FakeGemini, Reply
+from tests.support import ADMIN_KEY, UPSTREAM_KEY, serve_in_thread
+
+MESSAGES: Any = [{"role": "user", "content": "Hi"}]
+
+
+@contextmanager
+def gateway_for(credential: dict[str, Any], data_dir: Path) -> Iterator[openai.OpenAI]:
+    raw = {
+        "admin_key": ADMIN_KEY,
+        "credentials": [{"id": "c1", "api_key": UPSTREAM_KEY, **credential}],
+        "models": [{"name": "gemini-2.5-flash", "upstream_model": "gemini-2.5-flash"}],
+    }
+    settings = validate_settings(raw, {}, source="test", resolve_secrets=False)
+    gateway = build_gateway(settings, build_keyring(settings, data_dir))
+    with serve_in_thread(create_app(gateway)) as url:
+        yield openai.OpenAI(base_url=f"{url}/v1", api_key=ADMIN_KEY, max_retries=0)
+
+
+def test_base_url_with_path_prefix(fake: FakeGemini, tmp_path: Path) -> None:
+    # A reverse proxy that serves Google's API under /google.
+    proxy_app = Starlette(routes=[Mount("/google", app=fake.app)])
+    with (
+        serve_in_thread(proxy_app) as upstream,
+        gateway_for({"base_url": f"{upstream}/google/"}, tmp_path) as client,
+    ):
+        result = client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    assert result.choices[0].message.content
+    assert fake.requests[-1].path.endswith("/v1beta/models/gemini-2.5-flash:generateContent")
+
+
+def test_read_timeout_is_504(fake: FakeGemini, fake_server: Any, tmp_path: Path) -> None:
+    fake.enqueue(Reply(delay_before=3.0))
+    credential = {"base_url": fake_server.base_url, "timeouts": {"connect": 2, "read": 0.5}}
+    with (
+        gateway_for(credential, tmp_path) as client,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    assert caught.value.status_code == 504
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_refused_connection_is_502(tmp_path: Path) -> None:
+    credential = {"base_url": f"http://127.0.0.1:{closed_port()}"}
+    with gateway_for(credential, tmp_path) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+        assert caught.value.status_code == 502
+        with pytest.raises(openai.APIStatusError) as in_stream:
+            client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True)
+        assert in_stream.value.status_code == 502
+
+
+class ConnectProxy:
+    """A minimal HTTP CONNECT proxy on loopback that counts the tunnels it opened."""
+
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ConnectProxy:
+        self._thread.start()
+        assert self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, target, _ = head.split(b"\r\n")[0].decode().split(" ")
+        host, port = target.rsplit(":", 1)
+        if method != "CONNECT" or host != "127.0.0.1":
+            writer.write(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+            writer.close()
+            return
+        self.tunnels.append(target)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    @staticmethod
+    async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+        except ConnectionError:
+            pass
+        finally:
+            sink.close()
+
+
+def test_http_proxy_per_credential(fake: FakeGemini, fake_server: Any, tmp_path: Path) -> None:
+    with ConnectProxy() as proxy:
+        credential = {
+            "base_url": fake_server.base_url,
+            "proxy": f"http://127.0.0.1:{proxy.port}",
+        }
+        with gateway_for(credential, tmp_path) as client:
+            result = client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+            stream = client.chat.completions.create(
+                model="gemini-2.5-flash", messages=MESSAGES, stream=True
+            )
+            pieces = [c.delta.content for chunk in stream for c in chunk.choices if c.delta.content]
+    assert result.choices[0].message.content
+    assert pieces
+    assert proxy.tunnels
+    assert all(tunnel == f"127.0.0.1:{fake_server.port}" for tunnel in proxy.tunnels)
