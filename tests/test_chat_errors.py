@@ -56,40 +56,27 @@ LAST_CHUNK = {
 MESSAGES: Any = [{"role": "user", "content": "Hi"}]
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 @pytest.mark.parametrize(("upstream", "body", "error_class", "status"), ERROR_CASES)
-def test_upstream_error_non_stream(
+def test_upstream_error_status(
     client: openai.OpenAI,
     fake: FakeGemini,
     upstream: int,
     body: Callable[[], dict[str, Any]],
     error_class: type[openai.APIStatusError],
     status: int,
+    stream: bool,
 ) -> None:
     fake.enqueue(Reply(error=(upstream, body())))
     with pytest.raises(error_class) as caught:
-        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=stream)
+    assert fake.requests[-1].stream is stream
     assert caught.value.status_code == status
     assert isinstance(caught.value.body, dict)
     assert set(caught.value.body) == {"message", "type", "param", "code"}
     assert UPSTREAM_KEY not in caught.value.response.text
     if status == 429:
         assert caught.value.response.headers["retry-after"] == "26"
-
-
-@pytest.mark.parametrize(("upstream", "body", "error_class", "status"), ERROR_CASES)
-def test_upstream_error_before_stream(
-    client: openai.OpenAI,
-    fake: FakeGemini,
-    upstream: int,
-    body: Callable[[], dict[str, Any]],
-    error_class: type[openai.APIStatusError],
-    status: int,
-) -> None:
-    fake.enqueue(Reply(error=(upstream, body())))
-    with pytest.raises(error_class) as caught:
-        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True)
-    assert caught.value.status_code == status
-    assert fake.requests[-1].stream
 
 
 def test_retry_delay_with_fraction_rounds_up(client: openai.OpenAI, fake: FakeGemini) -> None:

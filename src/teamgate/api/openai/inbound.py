@@ -95,7 +95,7 @@ def to_chat_request(raw: schemas.ChatCompletionRequest) -> ChatRequest:
         tool_choice=_map_tool_choice(raw.tool_choice),
         parallel_tool_calls=raw.parallel_tool_calls,
         modalities=list(raw.modalities) if raw.modalities else None,
-        user=raw.user,
+        user=raw.user if isinstance(raw.user, str) else None,
     )
 
 
@@ -130,7 +130,8 @@ def _map_content_part(part: schemas.ContentPart, param: str, role: Role) -> Part
     if role in ("system", "assistant"):
         raise InvalidRequest(f"{role} messages may contain only text parts", param=param)
     if part.type == "image_url" and part.image_url is not None:
-        return _media_from_url(part.image_url.url, f"{param}.image_url.url")
+        url = part.image_url if isinstance(part.image_url, str) else part.image_url.url
+        return _media_from_url(url, f"{param}.image_url.url")
     if part.type == "input_audio" and part.input_audio is not None:
         mime = _AUDIO_TYPES.get(part.input_audio.format)
         if mime is None:

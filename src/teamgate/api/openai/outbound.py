@@ -173,9 +173,11 @@ class ChunkWriter:
 
     def usage_frame(self) -> bytes | None:
         """The final `choices: []` frame with usage, when the client asked for it."""
-        if not self._include_usage or self.usage is None:
+        if not self._include_usage:
             return None
-        return self._encode([], usage=render_usage(self.usage))
+        # OpenAI clients expect this frame whenever they asked for it, even
+        # when the upstream reported no usage at all.
+        return self._encode([], usage=render_usage(self.usage or Usage()))
 
     def _encode(self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> bytes:
         chunk: dict[str, Any] = {**self._head, "model": self._model, "choices": choices}

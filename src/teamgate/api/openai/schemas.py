@@ -38,7 +38,8 @@ class FileData(msgspec.Struct):
 class ContentPart(msgspec.Struct):
     type: str
     text: str | None = None
-    image_url: ImageURL | None = None
+    # Some clients send the URL itself instead of {"url": …}.
+    image_url: ImageURL | str | None = None
     input_audio: InputAudio | None = None
     file: FileData | None = None
     refusal: str | None = None
@@ -151,7 +152,8 @@ class ChatCompletionRequest(msgspec.Struct):
     tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     modalities: list[Literal["text", "image", "audio"]] | None = None
-    user: str | None = None
+    # A string in OpenAI's API; Open WebUI sends an object to pipeline servers.
+    user: str | dict[str, Any] | None = None
 
 
 request_decoder = msgspec.json.Decoder(ChatCompletionRequest)
