@@ -23,6 +23,8 @@ class ThinkingProfile:
     levels: tuple[str, ...] = ()
     thinks: bool = True
     """False for models with no thinking at all (image models): send no thinkingConfig."""
+    known: bool = True
+    """False for model ids this table does not describe; they show thoughts only on request."""
 
 
 _BUDGET_FLASH = ThinkingProfile(uses_levels=False, min_budget=1, max_budget=24576)
@@ -34,6 +36,7 @@ _PROFILES: dict[str, ThinkingProfile] = {
     "gemini-2.5-flash-lite": ThinkingProfile(uses_levels=False, min_budget=512, max_budget=24576),
     "gemini-2.5-flash-image": ThinkingProfile(uses_levels=False, thinks=False),
     "gemini-2.0": ThinkingProfile(uses_levels=False, thinks=False),
+    "gemini-1.5": ThinkingProfile(uses_levels=False, thinks=False),
     "gemini-3-pro-image": ThinkingProfile(
         uses_levels=True, can_disable=False, levels=("low", "high")
     ),
@@ -56,14 +59,24 @@ _EFFORT_BUDGETS: dict[ReasoningEffort, int] = {
 _LEVEL_ORDER: tuple[ReasoningEffort, ...] = ("minimal", "low", "medium", "high")
 
 
+_NO_THINKING = ThinkingProfile(uses_levels=False, thinks=False)
+_UNKNOWN = ThinkingProfile(uses_levels=False, min_budget=0, max_budget=32768, known=False)
+# Speech, embedding and live-audio models take no thinkingConfig at all.
+_NON_THINKING_MARKERS = ("-tts", "embedding", "-live", "native-audio")
+
+
 def profile_for(model: str) -> ThinkingProfile:
     bare = model.removeprefix("models/")
+    if any(marker in bare for marker in _NON_THINKING_MARKERS):
+        return _NO_THINKING
     matches = [prefix for prefix in _PROFILES if bare.startswith(prefix)]
     if matches:
         return _PROFILES[max(matches, key=len)]
     if bare.startswith(("gemini-3", "gemini-4")):
         return _PROFILES["gemini-3"]
-    return _BUDGET_FLASH
+    if bare.startswith("gemini-2.5"):
+        return _BUDGET_FLASH
+    return _UNKNOWN
 
 
 def thinking_config(
@@ -79,8 +92,11 @@ def thinking_config(
     if not profile.thinks:
         return None
     chosen = request if _chooses(request) else default
+    default_include = show and (profile.known or _chooses(request) or _chooses(default))
     include = (
-        show if request is None or request.include_thoughts is None else request.include_thoughts
+        default_include
+        if request is None or request.include_thoughts is None
+        else request.include_thoughts
     )
     config: dict[str, object] = {}
     if chosen is not None and _chooses(chosen):
