@@ -78,8 +78,12 @@ def test_refused_connection_is_502(tmp_path: Path) -> None:
         assert in_stream.value.status_code == 502
 
 
-class ConnectProxy:
-    """A minimal HTTP CONNECT proxy on loopback that counts the tunnels it opened."""
+class LoopbackProxy:
+    """A minimal proxy on loopback that records each tunnel it opened.
+
+    Subclasses read the client's handshake and return the target host and
+    port; only loopback targets are accepted.
+    """
 
     def __init__(self) -> None:
         self.tunnels: list[str] = []
@@ -88,7 +92,7 @@ class ConnectProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> ConnectProxy:
+    def __enter__(self) -> LoopbackProxy:
         self._thread.start()
         assert self._ready.wait(5)
         return self
@@ -112,17 +116,22 @@ class ConnectProxy:
         self._ready.set()
         self._loop.run_forever()
 
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[str, int] | None:
+        raise NotImplementedError
+
+    async def _accept(self, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        method, target, _ = head.split(b"\r\n")[0].decode().split(" ")
-        host, port = target.rsplit(":", 1)
-        if method != "CONNECT" or host != "127.0.0.1":
-            writer.write(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+        target = await self._handshake(reader, writer)
+        if target is None or target[0] != "127.0.0.1":
             writer.close()
             return
-        self.tunnels.append(target)
-        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
-        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        self.tunnels.append(f"{target[0]}:{target[1]}")
+        upstream_reader, upstream_writer = await asyncio.open_connection(*target)
+        await self._accept(writer)
         await asyncio.gather(
             self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
         )
@@ -139,11 +148,63 @@ class ConnectProxy:
             sink.close()
 
 
-def test_http_proxy_per_credential(fake: FakeGemini, fake_server: Any, tmp_path: Path) -> None:
-    with ConnectProxy() as proxy:
+class ConnectProxy(LoopbackProxy):
+    """HTTP proxy: `CONNECT host:port HTTP/1.1`."""
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[str, int] | None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, target, _ = head.split(b"\r\n")[0].decode().split(" ")
+        if method != "CONNECT":
+            return None
+        host, port = target.rsplit(":", 1)
+        return host, int(port)
+
+    async def _accept(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+
+class Socks5Proxy(LoopbackProxy):
+    """SOCKS5 without authentication, CONNECT to an IPv4 address or a domain name."""
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[str, int] | None:
+        version, method_count = await reader.readexactly(2)
+        methods = await reader.readexactly(method_count)
+        if version != 5 or 0 not in methods:
+            return None
+        writer.write(b"\x05\x00")
+        _, command, _, address_type = await reader.readexactly(4)
+        if address_type == 1:
+            host = socket.inet_ntoa(await reader.readexactly(4))
+        elif address_type == 3:
+            length = (await reader.readexactly(1))[0]
+            host = (await reader.readexactly(length)).decode()
+        else:
+            return None
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        return (host, port) if command == 1 else None
+
+    async def _accept(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\x00\x00")
+
+
+@pytest.mark.parametrize(
+    ("proxy_class", "scheme"), [(ConnectProxy, "http"), (Socks5Proxy, "socks5")]
+)
+def test_proxy_per_credential(
+    fake: FakeGemini,
+    fake_server: Any,
+    tmp_path: Path,
+    proxy_class: type[LoopbackProxy],
+    scheme: str,
+) -> None:
+    with proxy_class() as proxy:
         credential = {
             "base_url": fake_server.base_url,
-            "proxy": f"http://127.0.0.1:{proxy.port}",
+            "proxy": f"{scheme}://127.0.0.1:{proxy.port}",
         }
         with gateway_for(credential, tmp_path) as client:
             result = client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
