@@ -30,7 +30,7 @@ class Gateway:
 
 
 def bearer_key(request: Request) -> str | None:
-    """The client's key from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key`."""
+    """Return the client's key from `Authorization: Bearer`, `x-api-key` or `x-goog-api-key`."""
     headers = request.headers
     authorization = headers.get("authorization")
     if authorization:

@@ -53,6 +53,9 @@ class KeyRing:
 
 
 def default_data_dir() -> Path:
+    """Return TEAMGATE_DATA_DIR, else `$XDG_DATA_HOME/teamgate` (`~/.local/share/teamgate`)."""
+    if os.environ.get("TEAMGATE_DATA_DIR"):
+        return Path(os.environ["TEAMGATE_DATA_DIR"])
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "teamgate"
 
@@ -70,7 +73,7 @@ def check_key_strength(key: str, path: str) -> ConfigIssue | None:
 
 
 def check_keys(settings: Settings) -> list[ConfigIssue]:
-    """Every configured key that is empty, too short or a well-known example."""
+    """List the configured keys that are empty, too short or well-known examples."""
     issues = []
     if settings.admin_key is not None:
         issue = check_key_strength(settings.admin_key.get_secret_value(), "admin_key")

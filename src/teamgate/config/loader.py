@@ -117,8 +117,6 @@ def _settings_from_environment(env: Mapping[str, str]) -> Settings:
     raw: dict[str, Any] = {"credentials": credentials}
     if env.get("TEAMGATE_ADMIN_KEY"):
         raw["admin_key"] = env["TEAMGATE_ADMIN_KEY"]
-    if env.get("TEAMGATE_DATA_DIR"):
-        raw["data_dir"] = env["TEAMGATE_DATA_DIR"]
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
@@ -203,9 +201,9 @@ def _explain(kind: str, message: str) -> str:
 def _check_references(raw: dict[str, Any]) -> list[ConfigIssue]:
     """Check ids and the credentials that models name, on the raw data.
 
-    Working on the raw mapping lets these problems be reported together with
-    schema errors elsewhere in the file; malformed entries are skipped here
-    because the schema check reports them.
+    Working on the raw mapping reports these problems together with schema
+    errors elsewhere in the file. Malformed entries are skipped here, because
+    the schema check reports them.
     """
     issues: list[ConfigIssue] = []
     credentials = _entries(raw.get("credentials"))

@@ -21,7 +21,8 @@ SAFETY_THRESHOLDS = (
     "BLOCK_NONE",
     "OFF",
 )
-PROXY_SCHEMES = ("http", "https", "socks4", "socks5", "socks5h")
+# Schemes aiohttp-socks can open; socks5h means the proxy resolves host names.
+PROXY_SCHEMES = ("http", "socks4", "socks5", "socks5h")
 DEFAULT_GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
 
 

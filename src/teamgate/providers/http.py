@@ -37,8 +37,11 @@ class HttpClients:
             return aiohttp.TCPConnector(limit=0, keepalive_timeout=60, ttl_dns_cache=300)
         from aiohttp_socks import ProxyConnector
 
+        # aiohttp-socks spells "let the proxy resolve names" as rdns=True, not socks5h.
+        remote_dns = proxy.startswith("socks5h://")
+        url = "socks5://" + proxy.removeprefix("socks5h://") if remote_dns else proxy
         connector: aiohttp.BaseConnector = ProxyConnector.from_url(
-            proxy, limit=0, keepalive_timeout=60
+            url, limit=0, keepalive_timeout=60, rdns=True if remote_dns else None
         )
         return connector
 

@@ -14,8 +14,8 @@ async def iter_sse_data(body: aiohttp.StreamReader) -> AsyncIterator[bytes]:
     """Yield the data of each event as it completes.
 
     Lines may end in CRLF, LF or CR (Google's front ends send either of the
-    first two).  Multi-line data is joined with LF as the SSE standard says;
-    `event:`, `id:`, `retry:` and comment lines are skipped.
+    first two). Multi-line data is joined with LF, as the SSE standard
+    requires, and `event:`, `id:`, `retry:` and comment lines are skipped.
     """
     buffer = bytearray()
     data_lines: list[bytes] = []

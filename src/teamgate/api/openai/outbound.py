@@ -172,7 +172,7 @@ class ChunkWriter:
             delta["content"] = closing
 
     def usage_frame(self) -> bytes | None:
-        """The final `choices: []` frame with usage, when the client asked for it."""
+        """Render the final `choices: []` frame with usage, when the client asked for it."""
         if not self._include_usage:
             return None
         # OpenAI clients expect this frame whenever they asked for it, even

@@ -41,7 +41,7 @@ async def get_model(request: Request) -> Response:
 
 @dataclass
 class RequestLog:
-    """What the one log line of a finished request reports."""
+    """Fields of the one log line written for each finished request."""
 
     request_id: str
     started: float = field(default_factory=time.perf_counter)
@@ -104,7 +104,7 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
 
 
 def request_id(request: Request) -> str:
-    """The client's `x-request-id` when it sent a sane one, else a new id.
+    """Return the client's `x-request-id` when it is short printable ASCII, else a new id.
 
     The id is kept in the ASGI scope so that the error handler can echo it.
     """

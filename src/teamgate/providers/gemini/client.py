@@ -119,9 +119,7 @@ def _map_api_errors(target: Target) -> Iterator[None]:
         raise
     except TimeoutError as exc:
         logger.warning("upstream timed out credential=%s", target.credential.id)
-        raise errors.UpstreamTimeout(
-            "the Gemini upstream did not answer in time", provider=PROVIDER
-        ) from exc
+        raise errors.UpstreamTimeout("the Gemini upstream timed out", provider=PROVIDER) from exc
     except aiohttp.ClientConnectorError as exc:
         logger.warning(
             "upstream connection failed credential=%s error=%s",

@@ -1,4 +1,4 @@
-"""What each Gemini model family accepts for thinking, as data.
+"""Thinking limits of each Gemini model family, as data.
 
 Figures follow Google's thinking documentation as of late 2026: 2.5 models
 take a token budget (`thinkingBudget`), Gemini 3 models take a level
