@@ -192,7 +192,8 @@ class Socks5Proxy(LoopbackProxy):
 
 
 @pytest.mark.parametrize(
-    ("proxy_class", "scheme"), [(ConnectProxy, "http"), (Socks5Proxy, "socks5")]
+    ("proxy_class", "scheme"),
+    [(ConnectProxy, "http"), (Socks5Proxy, "socks5"), (Socks5Proxy, "socks5h")],
 )
 def test_proxy_per_credential(
     fake: FakeGemini,
