@@ -347,3 +347,26 @@ def test_wrong_client_key_is_401(gateway_url: str, fake: FakeGemini) -> None:
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
     assert fake.requests == []
+
+
+def test_oversized_body_is_413(client: openai.OpenAI, fake: FakeGemini) -> None:
+    huge = "x" * (33 * 1024 * 1024)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": huge}]
+        )
+    assert caught.value.status_code == 413
+    assert fake.requests == []
+
+
+def test_request_id_is_echoed(client: openai.OpenAI, fake: FakeGemini) -> None:
+    raw = client.chat.completions.with_raw_response.create(
+        model="gemini-2.5-flash",
+        messages=[{"role": "user", "content": "Hi"}],
+        extra_headers={"x-request-id": "trace-123"},
+    )
+    assert raw.headers["x-request-id"] == "trace-123"
+    generated = client.chat.completions.with_raw_response.create(
+        model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert len(generated.headers["x-request-id"]) == 24

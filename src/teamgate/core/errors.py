@@ -9,6 +9,7 @@ renders them in its own envelope, and the HTTP status lives here only::
     ├── AuthenticationFailed      401  the client's key is missing or wrong
     ├── PermissionDenied          403
     ├── NotFound                  404  unknown model or route
+    ├── PayloadTooLarge           413
     ├── RateLimited               429  carries retry_after (seconds)
     └── UpstreamError             502  the provider failed; carries provider status
         ├── UpstreamBadRequest    400  the provider rejected the request body
@@ -72,6 +73,12 @@ class NotFound(GatewayError):
     status = 404
     error_type = "invalid_request_error"
     default_code = "model_not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
 
 
 class RateLimited(GatewayError):

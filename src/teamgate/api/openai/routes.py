@@ -15,13 +15,16 @@ from teamgate.api.openai.inbound import decode_request, to_chat_request
 from teamgate.api.openai.outbound import DONE, ChunkWriter, error_frame, render_response
 from teamgate.api.state import Gateway, authenticate
 from teamgate.api.streaming import EventStreamResponse
-from teamgate.core.errors import GatewayError, NotFound, UpstreamError
+from teamgate.core.errors import GatewayError, NotFound, PayloadTooLarge, UpstreamError
 from teamgate.core.messages import ChatRequest, ReasoningOutput, StreamEvent, Usage
 
 logger = logging.getLogger("teamgate.request")
 
 JSON = "application/json"
 REQUEST_ID_KEY = "teamgate.request_id"
+# Gemini caps a request's inline data near 20 MB; base64 adds a third on top.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB"
 
 
 async def list_models(request: Request) -> Response:
@@ -79,7 +82,7 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
     log = RequestLog(request_id=request_id(request))
     try:
         authenticate(request, gateway)
-        chat = to_chat_request(decode_request(await request.body()))
+        chat = to_chat_request(decode_request(await read_body(request)))
         log.model, log.stream = chat.model, chat.stream
         target = gateway.router.resolve(chat.model)
         log.credential = target.credential.id
@@ -101,6 +104,19 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
         log.status, log.error = exc.status, type(exc).__name__
         log.emit()
         raise
+
+
+async def read_body(request: Request) -> bytes:
+    """Read the request body, rejecting one larger than MAX_BODY_BYTES before buffering it all."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(_TOO_LARGE)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(_TOO_LARGE)
+    return bytes(body)
 
 
 def request_id(request: Request) -> str:
