@@ -191,3 +191,21 @@ def test_hidden_reasoning_asks_for_no_thoughts(client: openai.OpenAI, fake: Fake
         extra_body={"reasoning_output": "hidden"},
     )
     assert thinking_config(fake) == {"thinkingBudget": 1024}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"thinking_budget": -5},
+        {"thinking": {"type": "enabled", "budget_tokens": -2}},
+        {"extra_body": {"google": {"thinking_config": {"thinking_budget": -3}}}},
+    ],
+)
+def test_negative_budget_is_400(
+    client: openai.OpenAI, fake: FakeGemini, extra: dict[str, Any]
+) -> None:
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(
+            model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi"}], extra_body=extra
+        )
+    assert fake.requests == []

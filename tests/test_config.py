@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from teamgate.config.keys import ADMIN_KEY_FILE, build_keyring, check_key_strength, check_keys
+from teamgate.config.keys import (
+    ADMIN_KEY_FILE,
+    build_keyring,
+    check_key_strength,
+    check_keys,
+    default_data_dir,
+)
 from teamgate.config.loader import (
     DEFAULT_GEMINI_MODELS,
     ConfigError,
@@ -164,7 +170,7 @@ def test_literal_secret_rejected(tmp_path: Path, text: str, path: str) -> None:
 
 
 def test_literal_secret_inside_reference_text(tmp_path: Path) -> None:
-    # Only a whole-value reference counts; text around ${NAME} makes it a literal.
+    # Only a whole-value reference counts, so text around ${NAME} makes the value a literal.
     errors = load_errors(tmp_path, "admin_key: prefix-${ADMIN}\n")
     assert "admin_key" in errors
     assert "must not be written in the file" in errors["admin_key"]
@@ -271,7 +277,13 @@ def test_invalid_proxy_scheme(tmp_path: Path, proxy: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "proxy", ["http://127.0.0.1:3128", "https://127.0.0.1:3128", "socks5h://user:pw@127.0.0.1:1"]
+    "proxy",
+    [
+        "http://127.0.0.1:3128",
+        "socks4://127.0.0.1:1080",
+        "socks5://127.0.0.1:1080",
+        "socks5h://user:pw@127.0.0.1:1",
+    ],
 )
 def test_valid_proxy_schemes(proxy: str) -> None:
     settings = settings_from({"credentials": [{"id": "a", "api_key": "k", "proxy": proxy}]})
@@ -452,16 +464,24 @@ def test_env_only_several_keys() -> None:
     assert len({credential.id for credential in settings.credentials}) == 3
 
 
-def test_env_only_admin_and_data_dir(tmp_path: Path) -> None:
-    env = {
-        "GEMINI_API_KEY": UPSTREAM_KEY,
-        "TEAMGATE_ADMIN_KEY": STRONG_KEY,
-        "TEAMGATE_DATA_DIR": str(tmp_path),
-    }
-    settings = load_settings(None, env=env)
+def test_env_only_admin_key() -> None:
+    settings = load_settings(
+        None, env={"GEMINI_API_KEY": UPSTREAM_KEY, "TEAMGATE_ADMIN_KEY": STRONG_KEY}
+    )
     assert settings.admin_key is not None
     assert settings.admin_key.get_secret_value() == STRONG_KEY
-    assert settings.data_dir == str(tmp_path)
+
+
+def test_data_dir_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEAMGATE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_data_dir() == tmp_path / "data"
+
+
+def test_data_dir_from_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TEAMGATE_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert default_data_dir() == tmp_path / "xdg" / "teamgate"
 
 
 def test_env_only_base_url() -> None:

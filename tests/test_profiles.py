@@ -159,7 +159,7 @@ def test_budget_on_gemini_3(model: str, budget: int, level: str) -> None:
 
 
 def test_dynamic_budget_on_gemini_3() -> None:
-    # -1 means "let the model decide", which is Gemini 3's default: no level is sent.
+    # A budget of -1 lets the model choose, which is Gemini 3's default, so no level is sent.
     assert config_for("gemini-3-flash-preview", ThinkingRequest(budget=-1)) is None
 
 
@@ -254,3 +254,20 @@ def test_unknown_level_rejected() -> None:
     with pytest.raises(InvalidRequest) as caught:
         config_for("gemini-3-flash-preview", ThinkingRequest(level="extreme"))
     assert "extreme" in str(caught.value)
+
+
+def test_unknown_model_shows_no_thoughts_by_default() -> None:
+    assert thinking_config("gemma-3-27b-it", None, None, True) is None
+
+
+def test_unknown_model_honours_a_budget() -> None:
+    request = ThinkingRequest(budget=2000)
+    assert thinking_config("gemma-3-27b-it", request, None, True) == {
+        "thinkingBudget": 2000,
+        "includeThoughts": True,
+    }
+
+
+def test_speech_model_gets_no_thinking() -> None:
+    request = ThinkingRequest(effort="high")
+    assert thinking_config("gemini-2.5-flash-preview-tts", request, None, True) is None

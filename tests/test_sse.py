@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Iterable
 
 import aiohttp
@@ -12,17 +13,23 @@ from aiohttp.base_protocol import BaseProtocol
 
 from teamgate.providers.sse import iter_sse_data
 
-# Two Gemini-like events with LF line endings.
-TWO_EVENTS = b'data: {"a": 1}\n\ndata: {"b": 2}\n\n'
-EXPECTED = [b'{"a": 1}', b'{"b": 2}']
+# Two events with LF line endings. The first has two data lines, so a line break decoded
+# twice (a CRLF split across chunks read as CR, then LF) would end it early.
+TWO_EVENTS = b'data: {"a":\ndata: 1}\n\n: comment\ndata: {"b": 2}\n\n'
+EXPECTED = [b'{"a":\n1}', b'{"b": 2}']
 
 # Enough loop turns for the consumer task to drain what was fed before the next chunk.
 _YIELDS_PER_CHUNK = 5
 
 
 def new_reader() -> aiohttp.StreamReader:
+    """Build the StreamReader aiohttp gives a response body, on a protocol marked connected."""
     loop = asyncio.get_running_loop()
-    return aiohttp.StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+    protocol = BaseProtocol(loop)
+    # The reader raises "Connection closed." while its protocol has no transport. The limit
+    # is far above what the tests buffer, so the placeholder transport is never paused.
+    protocol.connection_made(asyncio.Transport())
+    return aiohttp.StreamReader(protocol, 2**20, loop=loop)
 
 
 async def collect(reader: aiohttp.StreamReader, events: list[bytes]) -> None:
@@ -50,7 +57,7 @@ async def decode(chunks: Iterable[bytes]) -> list[bytes]:
 
 def split_at(data: bytes, *positions: int) -> list[bytes]:
     bounds = [0, *positions, len(data)]
-    return [data[start:end] for start, end in zip(bounds, bounds[1:], strict=False)]
+    return [data[start:end] for start, end in itertools.pairwise(bounds)]
 
 
 # Harness check: chunks reach the decoder one at a time
@@ -195,8 +202,7 @@ async def sse_url() -> AsyncIterator[str]:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    port = sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     try:
         yield f"http://127.0.0.1:{port}/stream"
     finally:

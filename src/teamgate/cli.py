@@ -77,10 +77,13 @@ def serve(
     if demo:
         from teamgate.demo import demo_settings
 
+        # The simulated upstream is reached on this server's own port, which
+        # must therefore be known before the server starts.
+        port = port or _free_port(listen_host)
         settings = demo_settings(config, port)
     else:
         settings = _load_or_exit(config)
-    keyring = _keyring_or_exit(settings, demo)
+    keyring = _keyring_or_exit(settings, config, demo)
     _announce(keyring, demo)
     _run(settings, keyring, listen_host, port, log_level.lower(), demo)
 
@@ -113,6 +116,16 @@ def _run(
     )
 
 
+def _free_port(host: str) -> int:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def _load_or_exit(config: Path | None) -> Settings:
     try:
         return load_settings(config)
@@ -120,11 +133,17 @@ def _load_or_exit(config: Path | None) -> Settings:
         _fail(str(exc))
 
 
-def _keyring_or_exit(settings: Settings, demo: bool) -> KeyRing:
+def _keyring_or_exit(settings: Settings, config: Path | None, demo: bool) -> KeyRing:
     data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
     extra = (DEMO_CLIENT_KEY,) if demo and not settings.api_keys else ()
     try:
-        return build_keyring(settings, data_dir, extra_keys=extra, persist_admin=not demo)
+        return build_keyring(
+            settings,
+            data_dir,
+            extra_keys=extra,
+            persist_admin=not demo,
+            source=str(config) if config else "the environment",
+        )
     except ConfigError as exc:
         _fail(str(exc))
     except OSError as exc:

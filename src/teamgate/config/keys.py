@@ -65,7 +65,7 @@ def check_key_strength(key: str, path: str) -> ConfigIssue | None:
         return ConfigIssue(path, "the key is empty; set a long random value")
     if key.strip().lower() in WELL_KNOWN_KEYS:
         return ConfigIssue(path, "the key is a well-known example value; set a long random value")
-    if len(key) < MIN_KEY_LENGTH:
+    if len(key.strip()) < MIN_KEY_LENGTH:
         return ConfigIssue(
             path, f"the key is shorter than {MIN_KEY_LENGTH} characters; set a long random value"
         )
@@ -92,6 +92,7 @@ def build_keyring(
     *,
     extra_keys: tuple[str, ...] = (),
     persist_admin: bool = True,
+    source: str = "the configuration",
 ) -> KeyRing:
     """Check the configured keys, or create and store an admin key on first start.
 
@@ -100,7 +101,7 @@ def build_keyring(
     """
     issues = check_keys(settings)
     if issues:
-        raise ConfigError("the configuration", issues)
+        raise ConfigError(source, issues)
     generated: str | None = None
     if settings.admin_key is not None:
         admin_digest = digest(settings.admin_key.get_secret_value())

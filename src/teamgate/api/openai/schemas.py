@@ -106,11 +106,11 @@ class ThinkingOption(msgspec.Struct):
     """The `thinking` option in Anthropic's shape, which LiteLLM users send too."""
 
     type: Literal["enabled", "disabled", "adaptive"] = "enabled"
-    budget_tokens: int | None = None
+    budget_tokens: Annotated[int, Meta(ge=-1)] | None = None
 
 
 class GoogleThinkingConfig(msgspec.Struct):
-    thinking_budget: int | None = None
+    thinking_budget: Annotated[int, Meta(ge=-1)] | None = None
     thinking_level: str | None = None
     include_thoughts: bool | None = None
 
