@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -210,3 +211,53 @@ def test_upstream_key_never_leaks(
         client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
     assert UPSTREAM_KEY not in caplog.text
     assert "request_id=" in caplog.text
+
+
+def send_and_hang_up(gateway_url: str, body: dict[str, Any], wait: float) -> None:
+    """Send a chat request over a raw socket and close it after `wait` seconds."""
+    parts = urlsplit(gateway_url)
+    payload = orjson.dumps(body)
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Authorization: Bearer {ADMIN_KEY}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=5) as sock:
+        sock.sendall(head + payload)
+        time.sleep(wait)
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_disconnect_before_first_chunk_cancels(gateway_url: str, fake: FakeGemini) -> None:
+    fake.enqueue(Reply(chunks=[CHUNK, LAST_CHUNK], delay_before=8))
+    body = {"model": "gemini-2.5-flash", "messages": MESSAGES, "stream": True}
+    send_and_hang_up(gateway_url, body, wait=0.5)
+    assert wait_for(lambda: fake.cancelled_streams == 1)
+
+
+def test_disconnect_during_whole_request_cancels(
+    gateway_url: str, fake: FakeGemini, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.enqueue(Reply(chunks=[CHUNK, LAST_CHUNK], delay_before=8))
+    with caplog.at_level(logging.INFO, logger="teamgate.request"):
+        send_and_hang_up(gateway_url, {"model": "gemini-2.5-flash", "messages": MESSAGES}, 0.5)
+        assert wait_for(lambda: "status=499" in caplog.text, seconds=3)
+    assert "error=ClientDisconnected" in caplog.text
+
+
+def test_stream_carries_request_id(client: openai.OpenAI, fake: FakeGemini) -> None:
+    fake.enqueue(Reply(chunks=[CHUNK, LAST_CHUNK]))
+    with client.chat.completions.with_streaming_response.create(
+        model="gemini-2.5-flash",
+        messages=MESSAGES,
+        stream=True,
+        extra_headers={"x-request-id": "stream-77"},
+    ) as response:
+        assert response.headers["x-request-id"] == "stream-77"
+        assert list(response.iter_lines())

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import http.client
 from typing import Any
+from urllib.parse import urlsplit
 
 import openai
+import orjson
 import pytest
 
 from teamgate.fake import FakeGemini, Reply
-from tests.support import UPSTREAM_KEY
+from tests.support import ADMIN_KEY, UPSTREAM_KEY
 
 PNG_1PX = base64.b64encode(
     bytes.fromhex(
@@ -370,3 +373,98 @@ def test_request_id_is_echoed(client: openai.OpenAI, fake: FakeGemini) -> None:
         model="gemini-2.5-flash", messages=[{"role": "user", "content": "Hi"}]
     )
     assert len(generated.headers["x-request-id"]) == 24
+
+
+def test_unclosed_think_in_history_is_stripped(client: openai.OpenAI, fake: FakeGemini) -> None:
+    fake.enqueue(Reply(response=answer("ok")))
+    client.chat.completions.create(
+        model="gemini-2.5-flash",
+        messages=[
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "<think>\nStill reasoning when stopped"},
+            {"role": "user", "content": "Again"},
+        ],
+    )
+    assert last_body(fake)["contents"][1]["parts"] == [{"text": "(empty)"}]
+
+
+def deep(levels: int) -> dict[str, Any]:
+    """A JSON schema nested `levels` objects deep."""
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(levels):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"seed": 2**64},
+        {"max_tokens": 2**40},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": deep(300)}}]},
+        {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"type": "object", "default": 2**70}},
+            }
+        },
+    ],
+    ids=["big-seed", "big-max-tokens", "deep-tool-schema", "big-int-in-schema"],
+)
+def test_hostile_numbers_are_400(
+    client: openai.OpenAI, fake: FakeGemini, extra: dict[str, Any]
+) -> None:
+    body: dict[str, Any] = {
+        "model": "gemini-2.5-flash",
+        "messages": [{"role": "user", "content": "Hi"}],
+        **extra,
+    }
+    with pytest.raises(openai.BadRequestError):
+        client.post("/chat/completions", body=body, cast_to=object)
+    assert fake.requests == []
+
+
+def test_deeply_nested_body_is_400(gateway_url: str, fake: FakeGemini) -> None:
+    nested = b"[" * 2000 + b"]" * 2000
+    body = b'{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"Hi"}],"x":'
+    response = httpx_post(gateway_url, body + nested + b"}")
+    assert response[0] == 400
+
+
+def httpx_post(gateway_url: str, body: bytes) -> tuple[int, bytes]:
+    parts = urlsplit(gateway_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    headers = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
+    connection.request("POST", "/v1/chat/completions/", body=body, headers=headers)
+    slash = connection.getresponse()
+    slash_status = slash.status
+    slash.read()
+    connection.request("POST", "/v1/chat/completions", body=body, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    assert slash_status == 404
+    return response.status, data
+
+
+def test_unknown_route_is_404_not_found(gateway_url: str) -> None:
+    parts = urlsplit(gateway_url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+    connection.request("POST", "/v1/embeddings", body=b"{}", headers={"Host": "evil.example"})
+    response = connection.getresponse()
+    error = orjson.loads(response.read())["error"]
+    connection.close()
+    assert response.status == 404
+    assert error["code"] == "not_found"
+
+
+def test_basic_auth_gets_a_clear_message(gateway_url: str, fake: FakeGemini) -> None:
+    client = openai.OpenAI(
+        base_url=f"{gateway_url}/v1",
+        api_key="unused",
+        max_retries=0,
+        default_headers={"Authorization": f"Basic {ADMIN_KEY}"},
+    )
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.models.list()
+    assert "Bearer" in caught.value.message

@@ -609,3 +609,29 @@ def test_corrupt_digest_file_replaced(tmp_path: Path) -> None:
     keyring = build_keyring(settings_from({}), data_dir)
     assert keyring.generated_admin_key is not None
     assert keyring.accepts(keyring.generated_admin_key)
+
+
+def test_empty_secret_variable_rejected(tmp_path: Path) -> None:
+    text = "credentials:\n  - id: a\n    api_key: os.environ/EMPTY_KEY\n"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, text), env={**ENV, "EMPTY_KEY": ""})
+    paths = [issue.path for issue in caught.value.issues]
+    assert paths == ["credentials[0].api_key"]
+    assert "EMPTY_KEY is empty" in caught.value.issues[0].message
+
+
+def test_api_key_with_newline_rejected(tmp_path: Path) -> None:
+    text = "credentials:\n  - id: a\n    api_key: os.environ/BAD_KEY\n"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, text), env={**ENV, "BAD_KEY": "AIza-abc\r\nX-Evil: 1"})
+    assert [issue.path for issue in caught.value.issues] == ["credentials[0].api_key"]
+    assert "AIza-abc" not in str(caught.value)
+
+
+@pytest.mark.parametrize("model", ["../../_log/x", "models/gemini-2.5-flash", "a/b", ".hidden"])
+def test_upstream_model_path_rejected(tmp_path: Path, model: str) -> None:
+    text = (
+        "credentials:\n  - id: a\n    api_key: os.environ/GEMINI_KEY\n"
+        f"models:\n  - {{name: m, upstream_model: '{model}'}}\n"
+    )
+    assert "models[0].upstream_model" in load_errors(tmp_path, text)

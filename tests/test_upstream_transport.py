@@ -11,14 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import openai
+import orjson
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
 
 from teamgate.api.app import build_gateway, create_app
 from teamgate.config.keys import build_keyring
 from teamgate.config.loader import validate_settings
-from teamgate.fake import FakeGemini, Reply
+from teamgate.fake import FakeGemini, Reply, resource_exhausted
 from tests.support import ADMIN_KEY, UPSTREAM_KEY, serve_in_thread
 
 MESSAGES: Any = [{"role": "user", "content": "Hi"}]
@@ -217,3 +220,62 @@ def test_proxy_per_credential(
     assert pieces
     assert proxy.tunnels
     assert all(tunnel == f"127.0.0.1:{fake_server.port}" for tunnel in proxy.tunnels)
+
+
+def odd_upstream(status: int, body: bytes, content_type: str) -> Starlette:
+    """An upstream that answers every model call with the same raw response."""
+
+    async def answer(request: Request) -> Response:
+        return Response(body, status_code=status, media_type=content_type)
+
+    return Starlette(routes=[Route("/v1beta/models/{call:path}", answer, methods=["POST"])])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_error_envelope_with_status_200(tmp_path: Path, stream: bool) -> None:
+    # Some reverse proxies pass Google's error envelope on with HTTP 200.
+    body = orjson.dumps(resource_exhausted())
+    with (
+        serve_in_thread(odd_upstream(200, body, "application/json")) as upstream,
+        gateway_for({"base_url": upstream}, tmp_path) as client,
+        pytest.raises(openai.RateLimitError) as caught,
+    ):
+        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=stream)
+    assert caught.value.response.headers["retry-after"] == "26"
+
+
+def test_html_page_instead_of_stream_is_502(tmp_path: Path) -> None:
+    page = b"<html><body>Welcome to nginx</body></html>"
+    with (
+        serve_in_thread(odd_upstream(200, page, "text/html")) as upstream,
+        gateway_for({"base_url": upstream}, tmp_path) as client,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES, stream=True)
+    assert caught.value.status_code == 502
+    assert "text/event-stream" in caught.value.message
+
+
+def test_proxy_bad_gateway_page_is_502(tmp_path: Path) -> None:
+    page = b"<html><body>502 Bad Gateway</body></html>"
+    with (
+        serve_in_thread(odd_upstream(502, page, "text/html")) as upstream,
+        gateway_for({"base_url": upstream}, tmp_path) as client,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    assert caught.value.status_code == 502
+
+
+def test_unreachable_proxy_is_502(fake_server: Any, tmp_path: Path) -> None:
+    credential = {
+        "base_url": fake_server.base_url,
+        "proxy": f"http://user:proxy-password@127.0.0.1:{closed_port()}",
+    }
+    with (
+        gateway_for(credential, tmp_path) as client,
+        pytest.raises(openai.APIStatusError) as caught,
+    ):
+        client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    assert caught.value.status_code == 502
+    assert "proxy-password" not in caught.value.response.text

@@ -30,6 +30,7 @@ from teamgate.routing import ModelRouter
 
 logger = logging.getLogger(__name__)
 
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 _HTTP_ERRORS: dict[int, type[errors.GatewayError]] = {
     401: errors.AuthenticationFailed,
     403: errors.PermissionDenied,
@@ -89,7 +90,8 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     cls = _HTTP_ERRORS.get(exc.status_code, errors.InvalidRequest)
-    error = cls(f"{request.method} {request.url.path}: {exc.detail}", code=None)
+    code = _HTTP_CODES.get(exc.status_code)
+    error = cls(f"{request.method} {request.url.path}: {exc.detail}", code=code)
     body = error_body(error)
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
 
@@ -137,5 +139,8 @@ def create_app(gateway: Gateway, *, extra_mounts: dict[str, ASGIApp] | None = No
             Exception: _unexpected_error,
         },
     )
+    # A redirect to the slash-less path would be built from the client's Host
+    # header, so unknown paths get a plain 404 instead.
+    app.router.redirect_slashes = False
     app.state.gateway = gateway
     return app

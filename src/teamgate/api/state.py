@@ -43,6 +43,12 @@ def bearer_key(request: Request) -> str | None:
 def authenticate(request: Request, gateway: Gateway) -> None:
     key = bearer_key(request)
     if key is None:
+        scheme = request.headers.get("authorization", "").partition(" ")[0]
+        if scheme and scheme.lower() != "bearer":
+            raise AuthenticationFailed(
+                f"unsupported Authorization scheme {scheme[:20]!r}; "
+                "send the key as 'Authorization: Bearer <key>'"
+            )
         raise AuthenticationFailed(
             "missing API key; send it as 'Authorization: Bearer <key>'", code="missing_api_key"
         )

@@ -166,6 +166,8 @@ def _resolve(
     if name not in env:
         issues.append(ConfigIssue(path, f"environment variable {name} is not set; export it"))
         return ""
+    if secret and not env[name].strip():
+        issues.append(ConfigIssue(path, f"environment variable {name} is empty; set the secret"))
     return env[name]
 
 

@@ -61,6 +61,17 @@ class Credential(_Strict):
     def _base_url(cls, value: str) -> str:
         return _check_http_url(value)
 
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: SecretStr) -> SecretStr:
+        # The key travels in an HTTP header, where control characters are invalid.
+        secret = value.get_secret_value()
+        if not secret.strip():
+            raise ValueError("the API key is empty")
+        if any(ord(char) < 0x21 or ord(char) == 0x7F for char in secret):
+            raise ValueError("the API key contains spaces or control characters; remove them")
+        return value
+
     @field_validator("proxy")
     @classmethod
     def _proxy(cls, value: str | None) -> str | None:
@@ -101,7 +112,10 @@ class ModelEntry(_Strict):
     """A public model name and how teamgate serves it."""
 
     name: str = Field(min_length=1, max_length=128)
-    upstream_model: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:/-]+$")
+    # The id becomes a URL path segment, so slashes and dot-dot are not allowed.
+    upstream_model: str = Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_:-]+)*$"
+    )
     credentials: list[str] | None = None
     thinking: ThinkingDefaults | None = None
     show_thoughts: bool = True

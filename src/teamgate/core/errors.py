@@ -11,6 +11,7 @@ renders them in its own envelope, and the HTTP status lives here only::
     ├── NotFound                  404  unknown model or route
     ├── PayloadTooLarge           413
     ├── RateLimited               429  carries retry_after (seconds)
+    ├── ClientDisconnected        499  the client went away before the answer
     └── UpstreamError             502  the provider failed; carries provider status
         ├── UpstreamBadRequest    400  the provider rejected the request body
         ├── UpstreamAuthFailed    401  the provider rejected teamgate's credential
@@ -85,6 +86,14 @@ class RateLimited(GatewayError):
     status = 429
     error_type = "rate_limit_error"
     default_code = "rate_limit_exceeded"
+
+
+class ClientDisconnected(GatewayError):
+    """The client closed the connection; 499 is nginx's status for this, used in logs."""
+
+    status = 499
+    error_type = "invalid_request_error"
+    default_code = "client_closed_request"
 
 
 class UpstreamError(GatewayError):

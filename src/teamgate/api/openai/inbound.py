@@ -33,6 +33,8 @@ _REASONING_BLOCK = re.compile(
     r"|<details type=\"reasoning\"[^>]*>.*?</details>\s*",
     re.DOTALL,
 )
+# An answer stopped while still reasoning leaves an opening tag with no end.
+_UNCLOSED_REASONING = re.compile(r"^\s*<(think|thinking|thought|reason|reasoning)>.*\Z", re.DOTALL)
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)(?:;[\w=.+-]+)*;base64,(.*)$", re.DOTALL)
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}
 # OpenAI's efforts above high have no Gemini counterpart beyond the highest setting.
@@ -63,6 +65,8 @@ def decode_request(body: bytes) -> schemas.ChatCompletionRequest:
         raise InvalidRequest(f"invalid request body: {message}", param=_param(message)) from None
     except msgspec.DecodeError:
         raise InvalidRequest("the request body is not valid JSON") from None
+    except RecursionError:
+        raise InvalidRequest("the request body is nested too deeply") from None
 
 
 def _param(message: str) -> str | None:
@@ -162,7 +166,8 @@ def _media_from_url(url: str, param: str) -> MediaPart:
 
 def _strip_reasoning(part: Part) -> Part:
     if isinstance(part, TextPart) and "<" in part.text:
-        return TextPart(text=_REASONING_BLOCK.sub("", part.text), signature=part.signature)
+        text = _UNCLOSED_REASONING.sub("", _REASONING_BLOCK.sub("", part.text))
+        return TextPart(text=text, signature=part.signature)
     return part
 
 

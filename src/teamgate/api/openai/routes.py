@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from teamgate.api.openai.inbound import decode_request, to_chat_request
 from teamgate.api.openai.outbound import DONE, ChunkWriter, error_frame, render_response
 from teamgate.api.state import Gateway, authenticate
 from teamgate.api.streaming import EventStreamResponse
-from teamgate.core.errors import GatewayError, NotFound, PayloadTooLarge, UpstreamError
+from teamgate.core.errors import (
+    ClientDisconnected,
+    GatewayError,
+    NotFound,
+    PayloadTooLarge,
+    UpstreamError,
+)
 from teamgate.core.messages import ChatRequest, ReasoningOutput, StreamEvent, Usage
 
 logger = logging.getLogger("teamgate.request")
+T = TypeVar("T")
 
 JSON = "application/json"
 REQUEST_ID_KEY = "teamgate.request_id"
@@ -90,12 +99,15 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
         provider = gateway.providers[target.credential.provider]
         if chat.stream:
             events = provider.stream(chat, target)
-            first = await _first_event(events)
+            first = await until_disconnect(request, _first_event(events))
             body = _sse_body(chat, reasoning, first, events, log)
-            return EventStreamResponse(
-                body, {"cache-control": "no-cache", "x-accel-buffering": "no"}
-            )
-        response = await provider.complete(chat, target)
+            headers = {
+                "cache-control": "no-cache",
+                "x-accel-buffering": "no",
+                "x-request-id": log.request_id,
+            }
+            return EventStreamResponse(body, headers)
+        response = await until_disconnect(request, provider.complete(chat, target))
         log.usage = response.usage
         body_bytes = gateway.encode(render_response(response, reasoning))
         log.emit()
@@ -112,11 +124,45 @@ async def read_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise PayloadTooLarge(_TOO_LARGE)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge(_TOO_LARGE)
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge(_TOO_LARGE)
+    except ClientDisconnect:
+        raise ClientDisconnected(
+            "the client closed the connection while sending the body"
+        ) from None
     return bytes(body)
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, cancelling it when the client disconnects first.
+
+    After the body is read, the next ASGI message a server sends is
+    `http.disconnect`, so waiting for it alongside the upstream call lets a
+    dropped client stop a long non-streaming or not-yet-started request.
+    """
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        done, _ = await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    # Let the cancelled call finish its cleanup, which closes the upstream connection.
+    await asyncio.gather(task, return_exceptions=True)
+    raise ClientDisconnected("the client closed the connection before the answer")
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def request_id(request: Request) -> str:

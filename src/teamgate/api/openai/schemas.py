@@ -16,7 +16,8 @@ from msgspec import Meta
 Temperature = Annotated[float, Meta(ge=0, le=2)]
 Probability = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]
-PositiveInt = Annotated[int, Meta(ge=1)]
+PositiveInt = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class ImageURL(msgspec.Struct):
@@ -106,11 +107,11 @@ class ThinkingOption(msgspec.Struct):
     """The `thinking` option in Anthropic's shape, which LiteLLM users send too."""
 
     type: Literal["enabled", "disabled", "adaptive"] = "enabled"
-    budget_tokens: Annotated[int, Meta(ge=-1)] | None = None
+    budget_tokens: Annotated[int, Meta(ge=-1, le=2**31 - 1)] | None = None
 
 
 class GoogleThinkingConfig(msgspec.Struct):
-    thinking_budget: Annotated[int, Meta(ge=-1)] | None = None
+    thinking_budget: Annotated[int, Meta(ge=-1, le=2**31 - 1)] | None = None
     thinking_level: str | None = None
     include_thoughts: bool | None = None
 
@@ -136,7 +137,7 @@ class ChatCompletionRequest(msgspec.Struct):
     max_completion_tokens: PositiveInt | None = None
     stop: str | list[str] | None = None
     n: Annotated[int, Meta(ge=1, le=8)] | None = None
-    seed: int | None = None
+    seed: Int64 | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     response_format: ResponseFormat | None = None
@@ -144,7 +145,7 @@ class ChatCompletionRequest(msgspec.Struct):
         None
     )
     thinking: ThinkingOption | None = None
-    thinking_budget: Annotated[int, Meta(ge=-1)] | None = None
+    thinking_budget: Annotated[int, Meta(ge=-1, le=2**31 - 1)] | None = None
     include_reasoning: bool | None = None
     reasoning_output: Literal["reasoning_content", "think_tags", "hidden"] | None = None
     extra_body: ExtraBody | None = None

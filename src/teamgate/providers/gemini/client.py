@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import aiohttp
 import msgspec
 import orjson
+from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from teamgate.core import errors
 from teamgate.core.messages import ChatRequest, ChatResponse, StreamEvent, UsageEvent
@@ -38,30 +39,30 @@ class GeminiProvider:
         self._http = http
 
     async def complete(self, request: ChatRequest, target: Target) -> ChatResponse:
-        body = orjson.dumps(build_body(request, target))
+        body = _encode_body(request, target)
         with _map_api_errors(target):
             async with self._post(target, model_url(target, "generateContent"), body) as response:
                 payload = await response.read()
                 if response.status != 200:
                     raise to_gateway_error(response.status, payload, _secret(target))
-        try:
-            decoded = wire.response_decoder.decode(payload)
-        except msgspec.DecodeError as exc:
-            raise errors.UpstreamError(
-                "the Gemini response was not valid JSON", provider=PROVIDER, upstream_status=200
-            ) from exc
+        decoded = _decode_response(payload, "response")
+        if decoded.error is not None:
+            # Some reverse proxies send Google's error envelope with status 200.
+            raise stream_error(decoded.error, _secret(target))
         return to_chat_response(decoded, request.model, int(time.time()))
 
     async def stream(
         self, request: ChatRequest, target: Target
     ) -> AsyncGenerator[StreamEvent, None]:
-        body = orjson.dumps(build_body(request, target))
+        body = _encode_body(request, target)
         url = model_url(target, "streamGenerateContent") + "?alt=sse"
         state = StreamState()
         with _map_api_errors(target):
             async with self._post(target, url, body) as response:
                 if response.status != 200:
                     raise to_gateway_error(response.status, await response.read(), _secret(target))
+                if response.content_type != "text/event-stream":
+                    raise await _not_an_event_stream(response, target)
                 async for data in iter_sse_data(response.content):
                     for event in _decode_chunk(data, state, target):
                         yield event
@@ -88,15 +89,54 @@ class GeminiProvider:
         )
 
 
-def _decode_chunk(data: bytes, state: StreamState, target: Target) -> list[StreamEvent]:
+def _encode_body(request: ChatRequest, target: Target) -> bytes:
     try:
-        chunk = wire.response_decoder.decode(data)
+        return orjson.dumps(build_body(request, target))
+    except (TypeError, RecursionError) as exc:
+        # orjson rejects integers beyond 64 bits and nesting deeper than 254 levels.
+        raise errors.InvalidRequest(
+            "the request contains an integer larger than 64 bits or JSON nested too deeply"
+        ) from exc
+
+
+async def _not_an_event_stream(
+    response: aiohttp.ClientResponse, target: Target
+) -> errors.UpstreamError:
+    """Build the error for a 200 answer that is not SSE: an error envelope or a proxy's page."""
+    payload = await response.read()
+    try:
+        decoded = wire.response_decoder.decode(payload)
+    except msgspec.DecodeError:
+        decoded = None
+    if decoded is not None and decoded.error is not None:
+        return stream_error(decoded.error, _secret(target))
+    return errors.UpstreamError(
+        f"the Gemini upstream answered a stream request with {response.content_type or 'no'} "
+        "content instead of text/event-stream; check the credential's base_url",
+        provider=PROVIDER,
+        upstream_status=200,
+    )
+
+
+def _decode_response(data: bytes, what: str) -> wire.GenerateContentResponse:
+    try:
+        return wire.response_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise errors.UpstreamError(
-            "the Gemini stream sent an event that is not valid JSON",
+            f"the Gemini {what} does not match the generateContent response format "
+            f"({_short_reason(exc)})",
             provider=PROVIDER,
             upstream_status=200,
         ) from exc
+
+
+def _short_reason(exc: msgspec.DecodeError) -> str:
+    # msgspec names the JSON path but never echoes values, so no secret can leak here.
+    return str(exc)[:200]
+
+
+def _decode_chunk(data: bytes, state: StreamState, target: Target) -> list[StreamEvent]:
+    chunk = _decode_response(data, "stream event")
     if chunk.error is not None:
         raise stream_error(chunk.error, _secret(target))
     return chunk_events(chunk, state)
@@ -117,10 +157,10 @@ def _map_api_errors(target: Target) -> Iterator[None]:
         yield
     except errors.GatewayError:
         raise
-    except TimeoutError as exc:
+    except (TimeoutError, ProxyTimeoutError) as exc:
         logger.warning("upstream timed out credential=%s", target.credential.id)
         raise errors.UpstreamTimeout("the Gemini upstream timed out", provider=PROVIDER) from exc
-    except aiohttp.ClientConnectorError as exc:
+    except (aiohttp.ClientConnectorError, ProxyError, ProxyConnectionError) as exc:
         logger.warning(
             "upstream connection failed credential=%s error=%s",
             target.credential.id,
@@ -129,7 +169,7 @@ def _map_api_errors(target: Target) -> Iterator[None]:
         raise errors.UpstreamError(
             "could not connect to the Gemini upstream", provider=PROVIDER
         ) from exc
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         logger.warning(
             "upstream request failed credential=%s error=%s",
             target.credential.id,

@@ -23,6 +23,7 @@ _BY_HTTP_STATUS: dict[int, type[errors.UpstreamError]] = {
     404: errors.UpstreamNotFound,
     429: errors.UpstreamRateLimited,
     500: errors.UpstreamInternal,
+    502: errors.UpstreamError,
     503: errors.UpstreamUnavailable,
     504: errors.UpstreamTimeout,
 }
@@ -48,7 +49,7 @@ def to_gateway_error(http_status: int, body: bytes, secret: str) -> errors.Upstr
     """Build the gateway error for an upstream failure; `secret` is scrubbed from the message."""
     detail = parse_error(body)
     status_name = detail.status if detail else ""
-    message = detail.message if detail and detail.message else f"HTTP {http_status}"
+    message = detail.message if detail and detail.message else "no Google error body"
     message = _scrub(message, secret)
     cls = _error_class(http_status, detail)
     text = f"upstream Gemini error {http_status} {status_name}: {message}".replace("  ", " ")
@@ -58,7 +59,7 @@ def to_gateway_error(http_status: int, body: bytes, secret: str) -> errors.Upstr
         text,
         provider=PROVIDER,
         upstream_status=http_status,
-        retry_after=_retry_after(detail) if cls is errors.UpstreamRateLimited else None,
+        retry_after=_retry_after(detail),
     )
 
 
