@@ -21,6 +21,18 @@ from teamgate.config.loader import validate_settings
 UPSTREAM_KEY = "AIzaCanary-upstream-key-0123456789abcdefgh"
 ADMIN_KEY = "sk-test-admin-key-0123456789abcdef"
 
+# A two-chunk Gemini stream that says "Hello world".
+HELLO_CHUNK = {
+    "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello "}]}}],
+    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
+}
+WORLD_CHUNK = {
+    "candidates": [
+        {"content": {"role": "model", "parts": [{"text": "world"}]}, "finishReason": "STOP"}
+    ],
+    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
+}
+
 
 @contextmanager
 def serve_in_thread(app: ASGIApp) -> Iterator[str]:

@@ -26,7 +26,7 @@ from teamgate.fake import (
     resource_exhausted,
     unavailable,
 )
-from tests.support import ADMIN_KEY, UPSTREAM_KEY
+from tests.support import ADMIN_KEY, HELLO_CHUNK, UPSTREAM_KEY, WORLD_CHUNK
 
 ERROR_CASES: list[tuple[int, Callable[[], dict[str, Any]], type[openai.APIStatusError], int]] = [
     (400, lambda: invalid_argument("Invalid value at 'x'"), openai.BadRequestError, 400),
@@ -44,16 +44,7 @@ ERROR_CASES: list[tuple[int, Callable[[], dict[str, Any]], type[openai.APIStatus
     (504, deadline_exceeded, openai.InternalServerError, 504),
 ]
 
-CHUNK = {
-    "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello "}]}}],
-    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
-}
-LAST_CHUNK = {
-    "candidates": [
-        {"content": {"role": "model", "parts": [{"text": "world"}]}, "finishReason": "STOP"}
-    ],
-    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
-}
+CHUNK, LAST_CHUNK = HELLO_CHUNK, WORLD_CHUNK
 MESSAGES: Any = [{"role": "user", "content": "Hi"}]
 
 

@@ -22,6 +22,7 @@ import pytest
 from teamgate import __version__
 from teamgate.config.loader import DEFAULT_GEMINI_MODELS
 from teamgate.fake import FakeGemini, Reply, RunningServer, run_in_thread
+from tests.support import HELLO_CHUNK, WORLD_CHUNK
 
 # `python -m teamgate` does not exist, so the tests run the console script installed next to
 # the interpreter.
@@ -39,16 +40,7 @@ STOP_TIMEOUT = 10.0
 
 GENERATED_KEY = re.compile(r"sk-tg-[A-Za-z0-9_\-]{20,}")
 
-TEXT_CHUNK = {
-    "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello "}]}}],
-    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},
-}
-LAST_CHUNK = {
-    "candidates": [
-        {"content": {"role": "model", "parts": [{"text": "world"}]}, "finishReason": "STOP"}
-    ],
-    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
-}
+TEXT_CHUNK, LAST_CHUNK = HELLO_CHUNK, WORLD_CHUNK
 MESSAGES: Any = [{"role": "user", "content": "Say hello"}]
 
 E2E_CONFIG = """\
