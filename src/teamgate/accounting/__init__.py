@@ -1,0 +1,1 @@
+"""Accounting: prices, budgets, rate-limit counters and the usage ledger."""
