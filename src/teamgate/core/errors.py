@@ -11,6 +11,7 @@ renders them in its own envelope, and the HTTP status lives here only::
     ├── NotFound                  404  unknown model or route
     ├── PayloadTooLarge           413
     ├── RateLimited               429  carries retry_after (seconds)
+    ├── BudgetExceeded            429  insufficient_quota, with the reset time
     ├── ClientDisconnected        499  the client went away before the answer
     └── UpstreamError             502  the provider failed; carries provider status
         ├── UpstreamBadRequest    400  the provider rejected the request body
@@ -74,6 +75,14 @@ class NotFound(GatewayError):
     status = 404
     error_type = "invalid_request_error"
     default_code = "model_not_found"
+
+
+class BudgetExceeded(GatewayError):
+    """A budget cannot fit the request; OpenAI's clients know this as insufficient_quota."""
+
+    status = 429
+    error_type = "insufficient_quota"
+    default_code = "insufficient_quota"
 
 
 class PayloadTooLarge(GatewayError):
