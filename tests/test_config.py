@@ -635,3 +635,24 @@ def test_upstream_model_path_rejected(tmp_path: Path, model: str) -> None:
         f"models:\n  - {{name: m, upstream_model: '{model}'}}\n"
     )
     assert "models[0].upstream_model" in load_errors(tmp_path, text)
+
+
+def test_database_url_literal_without_password(tmp_path: Path) -> None:
+    text = VALID_YAML + "accounting:\n  database_url: sqlite+aiosqlite:////var/lib/tg.db\n"
+    settings = load_settings(write_config(tmp_path, text), env=ENV)
+    assert settings.accounting.database_url is not None
+    assert settings.accounting.database_url.get_secret_value().endswith("tg.db")
+
+
+def test_database_url_with_password_must_be_referenced(tmp_path: Path) -> None:
+    text = (
+        VALID_YAML + "accounting:\n  database_url: postgresql+asyncpg://tg:hunter2@127.0.0.1/tg\n"
+    )
+    errors = load_errors(tmp_path, text)
+    assert "accounting.database_url" in errors
+    assert "hunter2" not in str(errors)
+
+
+def test_unknown_timezone_rejected(tmp_path: Path) -> None:
+    errors = load_errors(tmp_path, VALID_YAML + "accounting:\n  timezone: Mars/Olympus\n")
+    assert "Asia/Shanghai" in errors["accounting.timezone"]

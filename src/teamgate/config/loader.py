@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import ValidationError
@@ -16,6 +17,8 @@ from teamgate.config.schema import Settings
 
 # Keys whose values are secrets: they must be references, never literal values.
 SECRET_KEYS = frozenset({"api_key", "admin_key", "api_keys"})
+# Server URLs may be literal unless they carry a password.
+URL_KEYS = frozenset({"database_url", "redis_url"})
 
 # The Gemini text models exposed when the configuration names none.
 DEFAULT_GEMINI_MODELS = (
@@ -151,7 +154,7 @@ def _resolve(
         return value
     name = _reference_name(value)
     if name is None:
-        if secret:
+        if secret or (path.rsplit(".", 1)[-1] in URL_KEYS and _has_password(value)):
             issues.append(
                 ConfigIssue(
                     path,
@@ -169,6 +172,13 @@ def _resolve(
     if secret and not env[name].strip():
         issues.append(ConfigIssue(path, f"environment variable {name} is empty; set the secret"))
     return env[name]
+
+
+def _has_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
 
 
 def _reference_name(value: str) -> str | None:

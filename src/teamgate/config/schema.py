@@ -132,6 +132,38 @@ class ModelEntry(_Strict):
         return value
 
 
+class Accounting(_Strict):
+    """Where accounts, budgets and the usage ledger live, and how costs are estimated."""
+
+    database_url: SecretStr | None = None
+    """SQLAlchemy async URL; None means a SQLite file in the data directory.
+
+    A URL with a password must be given as an environment reference.
+    """
+    redis_url: SecretStr | None = None
+    """Counters for rate limits and budgets; None keeps them in this process."""
+    timezone: str = "UTC"
+    """Daily, weekly and monthly budgets reset at midnight in this zone."""
+    default_max_output_tokens: int = Field(8192, gt=0)
+    """The output cap assumed when estimating a request that sets no max_tokens."""
+    cny_per_usd: float | None = Field(None, gt=0)
+    prices: dict[str, dict[str, float | str]] = {}
+    """Per-model price overrides in USD per million tokens."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Asia/Shanghai"
+            ) from None
+        return value
+
+
 class Settings(_Strict):
     """The whole configuration file."""
 
@@ -140,3 +172,4 @@ class Settings(_Strict):
     data_dir: str | None = None
     credentials: list[Credential] = []
     models: list[ModelEntry] = []
+    accounting: Accounting = Accounting()
