@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -78,7 +79,8 @@ async def _gateway_error(request: Request, exc: Exception) -> Response:
     if request_id:
         headers["x-request-id"] = request_id
     if exc.retry_after is not None:
-        headers["retry-after"] = str(int(exc.retry_after))
+        # Retry-After takes whole seconds; rounding down would invite a too-early retry.
+        headers["retry-after"] = str(max(1, math.ceil(exc.retry_after)))
     return Response(
         orjson.dumps(error_body(exc)),
         status_code=exc.status,
