@@ -6,15 +6,16 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from teamgate.accounting.ledger import LedgerWriter, UsageRecord
+from teamgate.accounting.ledger import LedgerWriter
+from teamgate.storage.repository.ledger import UsageEntry
 
 
-def record(number: int) -> UsageRecord:
-    return UsageRecord(
+def record(number: int) -> UsageEntry:
+    return UsageEntry(
         request_id=f"req-{number}",
         created_at=datetime.now(UTC),
         public_model="gemini-2.5-flash",
-        status=200,
+        http_status=200,
     )
 
 
@@ -26,7 +27,7 @@ class Sink:
         self.failing = False
         self.calls = 0
 
-    async def __call__(self, batch: Sequence[UsageRecord]) -> None:
+    async def __call__(self, batch: Sequence[UsageEntry]) -> None:
         self.calls += 1
         await asyncio.sleep(0)
         if self.failing:

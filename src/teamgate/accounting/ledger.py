@@ -7,39 +7,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+
+from teamgate.storage.repository.ledger import UsageEntry
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class UsageRecord:
-    """One finished request, successful or not; money in integer micro-USD."""
-
-    request_id: str
-    created_at: datetime
-    public_model: str
-    status: int
-    user_id: int | None = None
-    key_id: int | None = None
-    end_user_id: int | None = None
-    upstream_model: str | None = None
-    credential_id: str | None = None
-    stream: bool = False
-    input_tokens: int = 0
-    cached_input_tokens: int = 0
-    output_tokens: int = 0
-    reasoning_tokens: int = 0
-    tool_prompt_tokens: int = 0
-    cost_micros: int = 0
-    latency_ms: float = 0.0
-    ttft_ms: float | None = None
-    error_class: str | None = None
-    estimated: bool = False
-    """True when the token counts were estimated because the upstream sent none."""
-
-
-Sink = Callable[[Sequence[UsageRecord]], Awaitable[None]]
+Sink = Callable[[Sequence[UsageEntry]], Awaitable[None]]
 
 
 @dataclass
@@ -57,14 +31,14 @@ class LedgerWriter:
     interval: float = 0.2
     batch_size: int = 500
     max_backoff: float = 5.0
-    _pending: list[UsageRecord] = field(default_factory=list)
+    _pending: list[UsageEntry] = field(default_factory=list)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # One batch at a time: two concurrent flushes would both delete the same prefix.
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _task: asyncio.Task[None] | None = None
     _closing: bool = False
 
-    def append(self, record: UsageRecord) -> None:
+    def append(self, record: UsageEntry) -> None:
         self._pending.append(record)
         if len(self._pending) >= self.batch_size:
             self._wakeup.set()

@@ -1,0 +1,1 @@
+"""Alembic migrations for the teamgate database; run them with `teamgate.storage.migrate`."""
