@@ -96,7 +96,9 @@ def gateway_settings(upstream_url: str, models: list[dict[str, Any]] | None = No
 
 @contextmanager
 def running_gateway(upstream_url: str, data_dir: Path) -> Iterator[str]:
+    """Serve the test models with accounts on, in a SQLite database under `data_dir`."""
     settings = gateway_settings(upstream_url)
     gateway = build_gateway(settings, build_keyring(settings, data_dir))
-    with serve_in_thread(create_app(gateway)) as url:
+    app = create_app(gateway, accounting=(settings.accounting, data_dir))
+    with serve_in_thread(app) as url:
         yield url

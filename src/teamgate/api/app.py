@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,11 +19,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from teamgate import __version__
+from teamgate.accounting.setup import open_accounts
 from teamgate.api.openai import routes as openai_routes
 from teamgate.api.openai.outbound import error_body
 from teamgate.api.state import Gateway
 from teamgate.config.keys import KeyRing
-from teamgate.config.schema import Settings
+from teamgate.config.schema import Accounting, Settings
 from teamgate.core import errors
 from teamgate.providers.base import Provider
 from teamgate.providers.gemini.client import GeminiProvider
@@ -120,14 +122,31 @@ def _api_routes() -> list[BaseRoute]:
     return routes
 
 
-def create_app(gateway: Gateway, *, extra_mounts: dict[str, ASGIApp] | None = None) -> Starlette:
-    """Create the Starlette app serving `gateway`; `extra_mounts` adds sub-apps (demo upstream)."""
+def create_app(
+    gateway: Gateway,
+    *,
+    extra_mounts: dict[str, ASGIApp] | None = None,
+    accounting: tuple[Accounting, Path] | None = None,
+) -> Starlette:
+    """Create the Starlette app serving `gateway`.
+
+    `extra_mounts` adds sub-apps (the demo upstream). With `accounting` (its
+    settings and the data directory), start-up migrates the database and
+    personal keys, budgets, rate limits and the usage ledger are on.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        accounts = await open_accounts(*accounting) if accounting is not None else None
+        gateway.accounts = accounts.service if accounts is not None else None
         logger.info("teamgate %s ready models=%d", __version__, len(gateway.router.entries))
-        yield
-        await gateway.http.close()
+        try:
+            yield
+        finally:
+            await gateway.http.close()
+            if accounts is not None:
+                # Stores every queued ledger record before the process exits.
+                await accounts.close()
 
     routes: list[BaseRoute] = [Route("/health/live", health_live, methods=["GET"])]
     routes += [Mount(path, app=app) for path, app in (extra_mounts or {}).items()]

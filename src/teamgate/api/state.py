@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from teamgate.accounting.service import AccountService
 from teamgate.config.keys import KeyRing
 from teamgate.config.schema import Settings
 from teamgate.core.errors import AuthenticationFailed
@@ -27,6 +28,7 @@ class Gateway:
     models_body: bytes = b""
     model_bodies: dict[str, bytes] = field(default_factory=dict)
     encode: Callable[[Any], bytes] = orjson.dumps
+    accounts: AccountService | None = None
 
 
 def bearer_key(request: Request) -> str | None:
@@ -40,7 +42,12 @@ def bearer_key(request: Request) -> str | None:
     return headers.get("x-api-key") or headers.get("x-goog-api-key")
 
 
-def authenticate(request: Request, gateway: Gateway) -> None:
+async def authenticate(request: Request, gateway: Gateway) -> str | None:
+    """Check the client's key; return it when it is a personal key the accounts must resolve.
+
+    Keys from the configuration (the admin key and `api_keys`) return None:
+    they carry no account, so no budget or rate limit applies to them.
+    """
     key = bearer_key(request)
     if key is None:
         scheme = request.headers.get("authorization", "").partition(" ")[0]
@@ -52,5 +59,9 @@ def authenticate(request: Request, gateway: Gateway) -> None:
         raise AuthenticationFailed(
             "missing API key; send it as 'Authorization: Bearer <key>'", code="missing_api_key"
         )
-    if not gateway.keyring.accepts(key):
+    if gateway.keyring.accepts(key):
+        return None
+    if gateway.accounts is None:
         raise AuthenticationFailed("invalid API key")
+    await gateway.accounts.check_key(key)
+    return key

@@ -121,6 +121,8 @@ class ChunkWriter:
         self._started: set[int] = set()
         self._thinking_open: set[int] = set()
         self.usage: Usage | None = None
+        self.streamed_chars = 0
+        """Characters of text and reasoning sent, for estimating a cut-off stream's usage."""
 
     def frame(self, event: StreamEvent) -> bytes | None:
         """Render one event; None when the event produces no frame of its own."""
@@ -131,9 +133,11 @@ class ChunkWriter:
         delta: dict[str, Any] = {}
         finish: str | None = None
         if isinstance(event, ThinkingDelta):
+            self.streamed_chars += len(event.text)
             if not self._add_thinking(delta, choice, event.text):
                 return None
         elif isinstance(event, TextDelta):
+            self.streamed_chars += len(event.text)
             delta["content"] = self._close_thinking(choice) + event.text
         elif isinstance(event, ToolCallEvent):
             self._close_thinking_into(delta, choice)
@@ -170,6 +174,10 @@ class ChunkWriter:
         closing = self._close_thinking(choice)
         if closing:
             delta["content"] = closing
+
+    def estimated_usage(self, prompt_chars: int) -> Usage:
+        """Estimate usage at four characters a token, for a stream cut off before its usage."""
+        return Usage(input_tokens=-(-prompt_chars // 4), output_tokens=-(-self.streamed_chars // 4))
 
     def usage_frame(self) -> bytes | None:
         """Render the final `choices: []` frame with usage, when the client asked for it."""

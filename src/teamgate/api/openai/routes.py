@@ -7,14 +7,15 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from teamgate.accounting.service import AccountService
 from teamgate.api.openai.inbound import decode_request, to_chat_request
 from teamgate.api.openai.outbound import DONE, ChunkWriter, error_frame, render_response
+from teamgate.api.request_record import RequestRecord
 from teamgate.api.state import Gateway, authenticate
 from teamgate.api.streaming import EventStreamResponse
 from teamgate.core.errors import (
@@ -24,7 +25,7 @@ from teamgate.core.errors import (
     PayloadTooLarge,
     UpstreamError,
 )
-from teamgate.core.messages import ChatRequest, ReasoningOutput, StreamEvent, Usage
+from teamgate.core.messages import ChatRequest, ReasoningOutput, StreamEvent, TextPart
 
 logger = logging.getLogger("teamgate.request")
 T = TypeVar("T")
@@ -38,83 +39,52 @@ _TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)}
 
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    authenticate(request, gateway)
+    await authenticate(request, gateway)
     return Response(gateway.models_body, media_type=JSON)
 
 
 async def get_model(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    authenticate(request, gateway)
+    await authenticate(request, gateway)
     body = gateway.model_bodies.get(request.path_params["model"])
     if body is None:
         raise NotFound(f"the model {request.path_params['model']!r} does not exist", param="model")
     return Response(body, media_type=JSON)
 
 
-@dataclass
-class RequestLog:
-    """Fields of the one log line written for each finished request."""
-
-    request_id: str
-    started: float = field(default_factory=time.perf_counter)
-    model: str = ""
-    credential: str = ""
-    stream: bool = False
-    status: int = 200
-    error: str = ""
-    usage: Usage | None = None
-    first_token: float | None = None
-
-    def emit(self) -> None:
-        usage = self.usage or Usage()
-        latency = (time.perf_counter() - self.started) * 1000
-        ttft = f"{(self.first_token - self.started) * 1000:.1f}" if self.first_token else "-"
-        logger.info(
-            "request_id=%s model=%s credential=%s stream=%s status=%d latency_ms=%.1f "
-            "ttft_ms=%s prompt_tokens=%d completion_tokens=%d reasoning_tokens=%d error=%s",
-            self.request_id,
-            self.model or "-",
-            self.credential or "-",
-            self.stream,
-            self.status,
-            latency,
-            ttft,
-            usage.input_tokens,
-            usage.output_tokens,
-            usage.reasoning_tokens,
-            self.error or "-",
-        )
-
-
 async def chat_completions(request: Request) -> Response | EventStreamResponse:
     gateway: Gateway = request.app.state.gateway
-    log = RequestLog(request_id=request_id(request))
+    accounts = gateway.accounts
+    record = RequestRecord(request_id=request_id(request))
     try:
-        authenticate(request, gateway)
+        key = await authenticate(request, gateway)
         chat = to_chat_request(decode_request(await read_body(request)))
-        log.model, log.stream = chat.model, chat.stream
+        record.model, record.stream = chat.model, chat.stream
         target = gateway.router.resolve(chat.model)
-        log.credential = target.credential.id
+        record.credential, record.upstream_model = target.credential.id, target.upstream_model
+        if key is not None and accounts is not None:
+            record.caller = await accounts.authenticate(key, request.headers, chat.user)
+            record.ticket = await accounts.admit(record.caller, chat, target.upstream_model)
         reasoning = _reasoning_output(chat, gateway)
         provider = gateway.providers[target.credential.provider]
         if chat.stream:
             events = provider.stream(chat, target)
             first = await until_disconnect(request, _first_event(events))
-            body = _sse_body(chat, reasoning, first, events, log)
+            body = _sse_body(chat, reasoning, first, events, record, accounts)
             headers = {
                 "cache-control": "no-cache",
                 "x-accel-buffering": "no",
-                "x-request-id": log.request_id,
+                "x-request-id": record.request_id,
             }
             return EventStreamResponse(body, headers)
         response = await until_disconnect(request, provider.complete(chat, target))
-        log.usage = response.usage
+        record.usage = response.usage
         body_bytes = gateway.encode(render_response(response, reasoning))
-        log.emit()
-        return Response(body_bytes, media_type=JSON, headers={"x-request-id": log.request_id})
+        await record.finish(accounts)
+        return Response(body_bytes, media_type=JSON, headers={"x-request-id": record.request_id})
     except GatewayError as exc:
-        log.status, log.error = exc.status, type(exc).__name__
-        log.emit()
+        record.status, record.error = exc.status, type(exc).__name__
+        await record.finish(accounts)
         raise
 
 
@@ -176,6 +146,15 @@ def request_id(request: Request) -> str:
     return value
 
 
+def _prompt_chars(chat: ChatRequest) -> int:
+    return sum(
+        len(part.text)
+        for message in chat.messages
+        for part in message.parts
+        if isinstance(part, TextPart)
+    )
+
+
 def _reasoning_output(chat: ChatRequest, gateway: Gateway) -> ReasoningOutput:
     if chat.reasoning_output is not None:
         return chat.reasoning_output
@@ -196,7 +175,8 @@ async def _sse_body(
     reasoning: ReasoningOutput,
     first: StreamEvent,
     events: AsyncGenerator[StreamEvent, None],
-    log: RequestLog,
+    record: RequestRecord,
+    accounts: AccountService | None,
 ) -> AsyncGenerator[bytes, None]:
     writer = ChunkWriter(
         f"chatcmpl-{secrets.token_hex(12)}",
@@ -205,7 +185,7 @@ async def _sse_body(
         reasoning,
         chat.include_usage,
     )
-    log.first_token = time.perf_counter()
+    record.first_token = time.perf_counter()
     finished = False
     try:
         frame = writer.frame(first)
@@ -222,16 +202,17 @@ async def _sse_body(
         finished = True
     except GatewayError as exc:
         finished = True
-        log.status, log.error = exc.status, type(exc).__name__
+        record.status, record.error = exc.status, type(exc).__name__
         yield error_frame(exc)
     except Exception:
         finished = True
-        logger.exception("stream failed request_id=%s", log.request_id)
-        log.status, log.error = 500, "InternalError"
+        logger.exception("stream failed request_id=%s", record.request_id)
+        record.status, record.error = 500, "InternalError"
         yield error_frame(UpstreamError("the stream failed inside the gateway"))
     finally:
         if not finished:
-            log.status, log.error = 499, "ClientDisconnected"
+            record.status, record.error = 499, "ClientDisconnected"
         await events.aclose()
-        log.usage = writer.usage
-        log.emit()
+        record.usage = writer.usage or writer.estimated_usage(_prompt_chars(chat))
+        record.estimated = writer.usage is None
+        await record.finish(accounts)

@@ -1,0 +1,299 @@
+"""Accounts on the request path: who is calling, may they, and what did it cost.
+
+`AccountService.authenticate` turns a personal key into a `Caller`, and on a
+trusted app key also the app's forwarded user headers. `admit` reserves the
+request's limits and budgets. `finish` settles them with the true cost and
+queues the ledger record. Key lookups are cached briefly, so the database is
+not read on every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from teamgate.accounting.admission import (
+    Admission,
+    Budget,
+    Period,
+    Principal,
+    RateLimits,
+    Ticket,
+    spend_key,
+)
+from teamgate.accounting.counters import Counters
+from teamgate.accounting.ledger import LedgerWriter
+from teamgate.accounting.prices import (
+    ModelPrice,
+    TokenCounts,
+    cost_micros,
+    estimate_max_cost_micros,
+    estimate_prompt_tokens,
+    find_price,
+)
+from teamgate.core.errors import AuthenticationFailed
+from teamgate.core.messages import ChatRequest, MediaPart, TextPart, Usage
+from teamgate.storage.models import ApiKey, EndUser, Group, User
+from teamgate.storage.periods import period_end, period_start
+from teamgate.storage.repository import keys as key_repo
+from teamgate.storage.repository.end_users import get_or_create_end_user
+from teamgate.storage.repository.ledger import UsageEntry, insert_usage_records, spend_since
+from teamgate.storage.repository.users import get_group
+
+logger = logging.getLogger(__name__)
+
+KEY_CACHE_SECONDS = 5.0
+# Open WebUI's forwarded identity headers (ENABLE_FORWARD_USER_INFO_HEADERS).
+USER_ID_HEADER = "x-openwebui-user-id"
+USER_EMAIL_HEADER = "x-openwebui-user-email"
+USER_NAME_HEADER = "x-openwebui-user-name"
+USER_ROLE_HEADER = "x-openwebui-user-role"
+MAX_EXTERNAL_ID = 255
+
+_KEY_ERRORS = {
+    key_repo.KeyState.NOT_FOUND: "invalid API key",
+    key_repo.KeyState.DISABLED: "this API key is disabled",
+    key_repo.KeyState.REVOKED: "this API key was revoked",
+    key_repo.KeyState.EXPIRED: "this API key has expired",
+    key_repo.KeyState.OWNER_DISABLED: "the owner of this API key is disabled",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The person a request is billed to, and the limits that apply to it."""
+
+    key_id: int
+    user_id: int
+    group_id: int
+    end_user_id: int | None
+    principal: Principal
+    multiplier: Decimal
+
+
+@dataclass(slots=True)
+class _KeyEntry:
+    key: ApiKey
+    owner: User
+    group: Group
+    expires: float
+
+
+@dataclass
+class AccountService:
+    sessions: async_sessionmaker[AsyncSession]
+    counters: Counters
+    prices: Mapping[str, ModelPrice]
+    timezone: str = "UTC"
+    default_max_output_tokens: int = 8192
+    cny_per_usd: Decimal | None = None
+    clock: Any = time.time
+    _keys: dict[str, _KeyEntry] = field(default_factory=dict)
+    _end_users: dict[tuple[int, str], EndUser] = field(default_factory=dict)
+    _seeded: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._zone = ZoneInfo(self.timezone)
+        self.admission = Admission(self.counters, self._bounds, self.clock)
+        self.ledger = LedgerWriter(self._store)
+
+    def _bounds(self, period: Period, moment: datetime) -> tuple[datetime, datetime | None]:
+        return period_start(period, moment, self._zone), period_end(period, moment, self._zone)
+
+    async def start(self) -> None:
+        self.ledger.start()
+
+    async def close(self) -> None:
+        await self.ledger.close()
+
+    async def authenticate(
+        self, plaintext: str, headers: Mapping[str, str], body_user: str | None
+    ) -> Caller:
+        """Resolve a personal key to its caller; raise AuthenticationFailed when it may not call."""
+        entry = await self._key_entry(plaintext)
+        end_user = None
+        if entry.key.trusted_app:
+            end_user = await self._end_user(entry, headers, body_user)
+        return _caller(entry, end_user, await self._end_user_group(end_user, entry))
+
+    async def check_key(self, plaintext: str) -> None:
+        """Raise AuthenticationFailed unless `plaintext` is a usable personal key."""
+        await self._key_entry(plaintext)
+
+    async def _key_entry(self, plaintext: str) -> _KeyEntry:
+        digest = key_repo.hash_key(plaintext)
+        now = self.clock()
+        entry = self._keys.get(digest)
+        if entry is not None and entry.expires > now:
+            return entry
+        async with self.sessions() as session:
+            lookup = await key_repo.find_key(session, plaintext)
+            if not lookup.usable or lookup.key is None or lookup.owner is None:
+                self._keys.pop(digest, None)
+                raise AuthenticationFailed(_KEY_ERRORS.get(lookup.state, "invalid API key"))
+            group = await get_group(session, lookup.owner.group_id)
+        assert group is not None, "users.group_id is a foreign key"
+        entry = _KeyEntry(lookup.key, lookup.owner, group, now + KEY_CACHE_SECONDS)
+        self._keys[digest] = entry
+        return entry
+
+    async def _end_user(
+        self, entry: _KeyEntry, headers: Mapping[str, str], body_user: str | None
+    ) -> EndUser | None:
+        external = headers.get(USER_ID_HEADER) or body_user
+        if not external:
+            return None
+        external = external[:MAX_EXTERNAL_ID]
+        cache_key = (entry.owner.id, external)
+        cached = self._end_users.get(cache_key)
+        if cached is not None:
+            return cached
+        async with self.sessions() as session:
+            end_user = await get_or_create_end_user(
+                session,
+                entry.owner.id,
+                external,
+                email=headers.get(USER_EMAIL_HEADER),
+                name=headers.get(USER_NAME_HEADER),
+                role=headers.get(USER_ROLE_HEADER),
+            )
+            await session.commit()
+        self._end_users[cache_key] = end_user
+        return end_user
+
+    async def _end_user_group(self, end_user: EndUser | None, entry: _KeyEntry) -> Group:
+        if end_user is None or end_user.group_id == entry.group.id:
+            return entry.group
+        async with self.sessions() as session:
+            group = await get_group(session, end_user.group_id)
+        return group or entry.group
+
+    async def admit(self, caller: Caller, chat: ChatRequest, upstream_model: str) -> Ticket:
+        """Check the caller's limits and reserve an upper-bound cost for `chat`."""
+        prompt_tokens = _prompt_estimate(chat)
+        price = find_price(self.prices, upstream_model)
+        estimate = 0
+        if price is not None:
+            max_output = chat.max_output_tokens or self.default_max_output_tokens
+            estimate = estimate_max_cost_micros(price, prompt_tokens, max_output, caller.multiplier)
+        await self._seed_budgets(caller)
+        return await self.admission.admit(caller.principal, chat.model, estimate, prompt_tokens)
+
+    async def _seed_budgets(self, caller: Caller) -> None:
+        """Load each budget's spend for the current period from the ledger, once per period."""
+        moment = datetime.fromtimestamp(self.clock(), UTC)
+        for budget in caller.principal.budgets:
+            start, end = self._bounds(budget.period, moment)
+            key = spend_key(budget, start)
+            if key in self._seeded:
+                continue
+            kind, _, subject_id = budget.subject.partition(":")
+            await self.ledger.flush()
+            async with self.sessions() as session:
+                spent = await spend_since(session, kind, int(subject_id), start)
+            ttl = (end - moment).total_seconds() + 60 if end is not None else 10 * 365 * 86_400
+            await self.counters.set_if_absent(key, spent, ttl)
+            self._seeded.add(key)
+
+    def cost(self, multiplier: Decimal, upstream_model: str, usage: Usage) -> int:
+        """Price `usage` in micro-USD; a model missing from the price table costs nothing."""
+        price = find_price(self.prices, upstream_model)
+        if price is None:
+            return 0
+        return cost_micros(price, TokenCounts.from_usage(usage), multiplier)
+
+    async def finish(self, ticket: Ticket | None, entry: UsageEntry) -> None:
+        """Settle the reservations with the recorded cost and queue the ledger entry."""
+        try:
+            if ticket is not None:
+                await self.admission.settle(ticket, entry.cost_micro_usd, _tokens(entry))
+        finally:
+            self.ledger.append(entry)
+
+    async def _store(self, records: Any) -> None:
+        async with self.sessions() as session:
+            await insert_usage_records(session, records)
+            used = {
+                record.api_key_id: record.created_at
+                for record in records
+                if record.api_key_id is not None
+            }
+            if used:
+                await key_repo.touch_key_last_used(session, used)
+            await session.commit()
+
+
+def _tokens(entry: UsageEntry) -> int:
+    return entry.input_tokens + entry.output_tokens
+
+
+def _prompt_estimate(chat: ChatRequest) -> int:
+    lengths = [
+        len(part.text)
+        for message in chat.messages
+        for part in message.parts
+        if isinstance(part, TextPart)
+    ]
+    images = sum(
+        1 for message in chat.messages for part in message.parts if isinstance(part, MediaPart)
+    )
+    return estimate_prompt_tokens(lengths, images)
+
+
+def _limits(*rows: Any) -> RateLimits:
+    """Take each limit from the first row that sets it (own row first, then group defaults)."""
+
+    def first(name: str) -> int | None:
+        return next((getattr(row, name) for row in rows if getattr(row, name) is not None), None)
+
+    return RateLimits(
+        rpm=first("rpm"), tpm=first("tpm"), rpd=first("rpd"), max_concurrent=first("max_concurrent")
+    )
+
+
+def _budget(subject: str, *rows: Any) -> Budget | None:
+    for row in rows:
+        if row.budget_micro_usd is not None:
+            return Budget(subject, row.budget_micro_usd, row.budget_period)
+    return None
+
+
+def _caller(entry: _KeyEntry, end_user: EndUser | None, group: Group) -> Caller:
+    key, owner = entry.key, entry.owner
+    subjects: list[tuple[str, RateLimits]] = [
+        (f"key:{key.id}", _limits(key)),
+        (f"user:{owner.id}", _limits(owner, entry.group)),
+    ]
+    budgets = [_budget(f"key:{key.id}", key), _budget(f"user:{owner.id}", owner, entry.group)]
+    if end_user is not None:
+        subjects.append((f"end_user:{end_user.id}", _limits(end_user, group)))
+        budgets.append(_budget(f"end_user:{end_user.id}", end_user, group))
+    allowed = _allowed_models(key.allowed_models, group.allowed_models)
+    return Caller(
+        key_id=key.id,
+        user_id=owner.id,
+        group_id=group.id,
+        end_user_id=end_user.id if end_user is not None else None,
+        principal=Principal(
+            subjects=subjects,
+            budgets=[budget for budget in budgets if budget is not None],
+            allowed_models=allowed,
+        ),
+        multiplier=Decimal(group.price_multiplier),
+    )
+
+
+def _allowed_models(*lists: list[str] | None) -> frozenset[str] | None:
+    allowed: frozenset[str] | None = None
+    for models in lists:
+        if models is not None:
+            allowed = frozenset(models) if allowed is None else allowed & frozenset(models)
+    return allowed
