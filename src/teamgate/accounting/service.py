@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -29,7 +30,7 @@ from teamgate.accounting.admission import (
     Ticket,
     spend_key,
 )
-from teamgate.accounting.counters import Counters
+from teamgate.accounting.counters import Counters, CountersUnavailable
 from teamgate.accounting.ledger import LedgerWriter
 from teamgate.accounting.prices import (
     ModelPrice,
@@ -39,8 +40,9 @@ from teamgate.accounting.prices import (
     estimate_prompt_tokens,
     find_price,
 )
-from teamgate.core.errors import AuthenticationFailed
+from teamgate.core.errors import AuthenticationFailed, ServiceUnavailable
 from teamgate.core.messages import ChatRequest, MediaPart, TextPart, Usage
+from teamgate.storage import StorageUnavailable
 from teamgate.storage.models import ApiKey, EndUser, Group, User
 from teamgate.storage.periods import period_end, period_start
 from teamgate.storage.repository import keys as key_repo
@@ -118,15 +120,17 @@ class AccountService:
         self, plaintext: str, headers: Mapping[str, str], body_user: str | None
     ) -> Caller:
         """Resolve a personal key to its caller; raise AuthenticationFailed when it may not call."""
-        entry = await self._key_entry(plaintext)
-        end_user = None
-        if entry.key.trusted_app:
-            end_user = await self._end_user(entry, headers, body_user)
-        return _caller(entry, end_user, await self._end_user_group(end_user, entry))
+        with _backend_errors():
+            entry = await self._key_entry(plaintext)
+            end_user = None
+            if entry.key.trusted_app:
+                end_user = await self._end_user(entry, headers, body_user)
+            return _caller(entry, end_user, await self._end_user_group(end_user, entry))
 
     async def check_key(self, plaintext: str) -> None:
         """Raise AuthenticationFailed unless `plaintext` is a usable personal key."""
-        await self._key_entry(plaintext)
+        with _backend_errors():
+            await self._key_entry(plaintext)
 
     async def _key_entry(self, plaintext: str) -> _KeyEntry:
         digest = key_repo.hash_key(plaintext)
@@ -184,8 +188,9 @@ class AccountService:
         if price is not None:
             max_output = chat.max_output_tokens or self.default_max_output_tokens
             estimate = estimate_max_cost_micros(price, prompt_tokens, max_output, caller.multiplier)
-        await self._seed_budgets(caller)
-        return await self.admission.admit(caller.principal, chat.model, estimate, prompt_tokens)
+        with _backend_errors():
+            await self._seed_budgets(caller)
+            return await self.admission.admit(caller.principal, chat.model, estimate, prompt_tokens)
 
     async def _seed_budgets(self, caller: Caller) -> None:
         """Load each budget's spend for the current period from the ledger, once per period."""
@@ -212,11 +217,19 @@ class AccountService:
 
     async def finish(self, ticket: Ticket | None, entry: UsageEntry) -> None:
         """Settle the reservations with the recorded cost and queue the ledger entry."""
+        self.ledger.append(entry)
+        if ticket is None:
+            return
         try:
-            if ticket is not None:
-                await self.admission.settle(ticket, entry.cost_micro_usd, _tokens(entry))
-        finally:
-            self.ledger.append(entry)
+            await self.admission.settle(ticket, entry.cost_micro_usd, _tokens(entry))
+        except CountersUnavailable as exc:
+            # The ledger still has the record; the counters catch up when their
+            # period key is seeded again from it.
+            logger.warning(
+                "accounts: settling request %s failed (%s)",
+                entry.request_id,
+                type(exc.__cause__).__name__,
+            )
 
     async def _store(self, records: Any) -> None:
         async with self.sessions() as session:
@@ -229,6 +242,19 @@ class AccountService:
             if used:
                 await key_repo.touch_key_last_used(session, used)
             await session.commit()
+
+
+@contextmanager
+def _backend_errors() -> Iterator[None]:
+    """Turn an unreachable database or Redis into a 503 for the client."""
+    try:
+        yield
+    except StorageUnavailable as exc:
+        logger.error("accounts: the database is unavailable (%s)", type(exc.__cause__).__name__)
+        raise ServiceUnavailable("teamgate's database is unavailable; try again shortly") from exc
+    except CountersUnavailable as exc:
+        logger.error("accounts: Redis is unavailable (%s)", type(exc.__cause__).__name__)
+        raise ServiceUnavailable("teamgate's Redis counter store is unavailable") from exc
 
 
 def _tokens(entry: UsageEntry) -> int:

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from teamgate import __version__
+from teamgate.accounting.counters import CountersUnavailable
 from teamgate.accounting.setup import open_accounts
 from teamgate.api.openai import routes as openai_routes
 from teamgate.api.openai.outbound import error_body
@@ -30,6 +31,7 @@ from teamgate.providers.base import Provider
 from teamgate.providers.gemini.client import GeminiProvider
 from teamgate.providers.http import HttpClients
 from teamgate.routing import ModelRouter
+from teamgate.storage import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
+async def _backend_down(request: Request, exc: Exception) -> Response:
+    """Answer 503 when the database or the Redis counters cannot be reached."""
+    what = "database" if isinstance(exc, StorageUnavailable) else "Redis counter store"
+    logger.error("the %s is unavailable: %s", what, type(exc.__cause__ or exc).__name__)
+    error = errors.ServiceUnavailable(
+        f"teamgate's {what} is unavailable; try again shortly", code="service_unavailable"
+    )
+    return await _gateway_error(request, error)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     error = errors.GatewayError("internal error in the gateway; see its log")
@@ -156,6 +168,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={
             errors.GatewayError: _gateway_error,
+            StorageUnavailable: _backend_down,
+            CountersUnavailable: _backend_down,
             HTTPException: _http_error,
             Exception: _unexpected_error,
         },

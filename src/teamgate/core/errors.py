@@ -13,6 +13,7 @@ renders them in its own envelope, and the HTTP status lives here only::
     ├── RateLimited               429  carries retry_after (seconds)
     ├── BudgetExceeded            429  insufficient_quota, with the reset time
     ├── ClientDisconnected        499  the client went away before the answer
+    ├── ServiceUnavailable        503  teamgate's database or Redis cannot be reached
     └── UpstreamError             502  the provider failed; carries provider status
         ├── UpstreamBadRequest    400  the provider rejected the request body
         ├── UpstreamAuthFailed    401  the provider rejected teamgate's credential
@@ -103,6 +104,12 @@ class ClientDisconnected(GatewayError):
     status = 499
     error_type = "invalid_request_error"
     default_code = "client_closed_request"
+
+
+class ServiceUnavailable(GatewayError):
+    status = 503
+    error_type = "server_error"
+    default_code = "service_unavailable"
 
 
 class UpstreamError(GatewayError):
