@@ -22,10 +22,10 @@ from teamgate.accounting.counters import (
     Counters,
     CountersUnavailable,
     MemoryCounters,
-    RedisCounters,
     retry_after_seconds,
     window_key,
 )
+from teamgate.accounting.redis_counters import RedisCounters
 
 REDIS_URL = os.environ.get("TEAMGATE_TEST_REDIS_URL")
 REDIS_SKIP_REASON = "TEAMGATE_TEST_REDIS_URL is not set, so the Redis counter tests cannot run"

@@ -71,3 +71,11 @@ async def test_schema_compare_detects_drift(engine: AsyncEngine) -> None:
         await connection.execute(text("DROP INDEX ix_usage_records_created_at"))
         diff = await connection.run_sync(_schema_diff)
     assert [entry[0] for entry in diff] == ["add_index"]
+
+
+def test_head_revision_constant_matches_alembic() -> None:
+    from alembic.script import ScriptDirectory
+
+    from teamgate.storage.migrate import HEAD_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION

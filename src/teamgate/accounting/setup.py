@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from teamgate.accounting.counters import Counters, MemoryCounters, RedisCounters
+from teamgate.accounting.counters import Counters, MemoryCounters
 from teamgate.accounting.prices import BUILTIN_PRICES, apply_price_overrides
 from teamgate.accounting.service import AccountService
 from teamgate.config.schema import Accounting
@@ -44,11 +44,11 @@ async def open_accounts(settings: Accounting, data_dir: Path) -> OpenAccounts:
     except BaseException:
         await engine.dispose()
         raise
-    counters: Counters = (
-        RedisCounters(settings.redis_url.get_secret_value())
-        if settings.redis_url is not None
-        else MemoryCounters()
-    )
+    counters: Counters = MemoryCounters()
+    if settings.redis_url is not None:
+        from teamgate.accounting.redis_counters import RedisCounters
+
+        counters = RedisCounters(settings.redis_url.get_secret_value())
     service = AccountService(
         sessions=session_factory(engine),
         counters=counters,

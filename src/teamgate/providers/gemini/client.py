@@ -10,7 +10,6 @@ from contextlib import contextmanager
 import aiohttp
 import msgspec
 import orjson
-from aiohttp_socks import ProxyConnectionError, ProxyError, ProxyTimeoutError
 
 from teamgate.core import errors
 from teamgate.core.messages import ChatRequest, ChatResponse, StreamEvent, UsageEvent
@@ -146,6 +145,17 @@ def _secret(target: Target) -> str:
     return target.credential.api_key.get_secret_value()
 
 
+_PROXY_ERROR_MODULES = ("aiohttp_socks", "python_socks")
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    # The proxy libraries raise their own errors when a proxy is down or refuses.
+    # They are matched by module name, so a gateway without proxies never imports them.
+    return isinstance(exc, aiohttp.ClientError | OSError) or type(exc).__module__.startswith(
+        _PROXY_ERROR_MODULES
+    )
+
+
 @contextmanager
 def _map_api_errors(target: Target) -> Iterator[None]:
     """Turn aiohttp and timeout exceptions into gateway errors without echoing their text.
@@ -157,10 +167,10 @@ def _map_api_errors(target: Target) -> Iterator[None]:
         yield
     except errors.GatewayError:
         raise
-    except (TimeoutError, ProxyTimeoutError) as exc:
+    except TimeoutError as exc:
         logger.warning("upstream timed out credential=%s", target.credential.id)
         raise errors.UpstreamTimeout("the Gemini upstream timed out", provider=PROVIDER) from exc
-    except (aiohttp.ClientConnectorError, ProxyError, ProxyConnectionError) as exc:
+    except aiohttp.ClientConnectorError as exc:
         logger.warning(
             "upstream connection failed credential=%s error=%s",
             target.credential.id,
@@ -169,7 +179,9 @@ def _map_api_errors(target: Target) -> Iterator[None]:
         raise errors.UpstreamError(
             "could not connect to the Gemini upstream", provider=PROVIDER
         ) from exc
-    except (aiohttp.ClientError, OSError) as exc:
+    except Exception as exc:
+        if not _is_transport_error(exc):
+            raise
         logger.warning(
             "upstream request failed credential=%s error=%s",
             target.credential.id,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, TypedDict, TypeVar, Unpack
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,8 +20,10 @@ from teamgate.storage.repository.common import (
     insert_ignoring_duplicates,
 )
 
-_hasher = PasswordHasher()
 RowT = TypeVar("RowT", Group, User)
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 
 class LimitChanges(TypedDict, total=False):
@@ -48,17 +49,27 @@ class GroupChanges(LimitChanges, total=False):
     allowed_models: list[str] | None
 
 
+@cache
+def _hasher() -> PasswordHasher:
+    # Imported on first use: the gateway's request path never hashes a password.
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
+
+
 async def hash_password(password: str) -> str:
     """Hash `password` with argon2id in a worker thread, because argon2 is slow by design."""
-    return await asyncio.to_thread(_hasher.hash, password)
+    return await asyncio.to_thread(_hasher().hash, password)
 
 
 async def verify_password(user: User, password: str) -> bool:
     """Return whether `password` matches the user's stored hash; False when there is none."""
     if user.password_hash is None:
         return False
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
-        return await asyncio.to_thread(_hasher.verify, user.password_hash, password)
+        return await asyncio.to_thread(_hasher().verify, user.password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
