@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from teamgate.accounting.counters import Bucket, Counters, MemoryCounters, RedisCounters, window_key
+from teamgate.accounting.counters import Bucket, Counters, MemoryCounters, window_key
+from teamgate.accounting.redis_counters import RedisCounters
 
 # Limits high enough that no add is rejected, so every call checks and updates all buckets.
 HIGH_LIMIT = 10**15

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
 from teamgate import __version__
+from teamgate.commands import register as register_management_commands
 from teamgate.config.keys import KeyRing, build_keyring, check_keys, default_data_dir
 from teamgate.config.loader import ConfigError, load_settings
 from teamgate.config.schema import Settings
@@ -101,7 +105,15 @@ def _run(
         from teamgate.demo import demo_upstream_app
 
         mounts["/demo-upstream"] = demo_upstream_app()
-    application = create_app(gateway, extra_mounts=mounts)
+    data_dir = Path(settings.data_dir) if settings.data_dir else default_data_dir()
+    if demo:
+        # The demo's accounts live in a throwaway directory, so trying teamgate
+        # leaves nothing in the real data directory.
+        data_dir = Path(tempfile.mkdtemp(prefix="teamgate-demo-"))
+        atexit.register(shutil.rmtree, data_dir, ignore_errors=True)
+    application = create_app(
+        gateway, extra_mounts=mounts, accounting=(settings.accounting, data_dir)
+    )
     uvicorn.run(
         application,
         host=host,
@@ -186,6 +198,9 @@ def config_check(config: ConfigOption = None) -> None:
 def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=2)
+
+
+register_management_commands(app)
 
 
 def main() -> None:
