@@ -61,6 +61,8 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
 def gateway_settings(upstream_url: str, models: list[dict[str, Any]] | None = None) -> Any:
     raw = {
         "admin_key": ADMIN_KEY,
+        # The tests call models with the admin key, which needs a budget for that.
+        "accounting": {"admin_budget_usd": 1000},
         "credentials": [{"id": "fake-1", "api_key": UPSTREAM_KEY, "base_url": upstream_url}],
         "models": models
         or [

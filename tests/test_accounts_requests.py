@@ -213,3 +213,12 @@ def test_config_keys_are_recorded_without_account(gateway: tuple[str, Accounts])
     record = wait_for_record(accounts, raw.headers["x-request-id"])
     assert record.user_id is None
     assert record.api_key_id is None
+
+
+def test_admin_key_spends_the_configured_budget(gateway: tuple[str, Accounts]) -> None:
+    url, accounts = gateway
+    raw = client_for(url, ADMIN_KEY).chat.completions.with_raw_response.create(
+        model="gemini-2.5-flash", messages=MESSAGES
+    )
+    record = wait_for_record(accounts, raw.headers["x-request-id"])
+    assert record.cost_micro_usd > 0

@@ -59,6 +59,8 @@ models:
     safety_settings: {HARASSMENT: BLOCK_NONE}
   - name: team-pro
     upstream_model: gemini-2.5-pro
+accounting:
+  admin_budget_usd: 50
 """
 
 NO_ADMIN_CONFIG = """\
@@ -405,14 +407,22 @@ def test_serve_env_only(tmp_path: Path, upstream: RunningServer, fake: FakeGemin
         GEMINI_BASE_URL=upstream.base_url,
         TEAMGATE_ADMIN_KEY=ADMIN_KEY,
     )
+    assert run_teamgate(["user", "add", "mei"], env).returncode == 0
+    created = run_teamgate(["key", "create", "--user", "mei"], env)
+    personal = GENERATED_KEY.search(created.stdout)
+    assert personal is not None
     with serving([], env, tmp_path / "logs") as server:
-        client = openai_client(server.port, ADMIN_KEY)
-        model_ids = [model.id for model in client.models.list().data]
+        admin = openai_client(server.port, ADMIN_KEY)
+        model_ids = [model.id for model in admin.models.list().data]
+        with pytest.raises(openai.PermissionDeniedError) as refused:
+            admin.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES)
         fake.enqueue(Reply(chunks=[TEXT_CHUNK, LAST_CHUNK]))
+        client = openai_client(server.port, personal.group(0))
         completion = client.chat.completions.create(model="gemini-2.5-pro", messages=MESSAGES)
         server.terminate()
 
     assert model_ids == list(DEFAULT_GEMINI_MODELS)
+    assert "teamgate key create" in refused.value.message
     assert completion.choices[0].message.content == "Hello world"
     assert fake.requests[-1].path == "/v1beta/models/gemini-2.5-pro:generateContent"
     assert fake.requests[-1].headers.get("x-goog-api-key") == UPSTREAM_KEY

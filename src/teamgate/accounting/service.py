@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from teamgate.accounting.admission import (
@@ -40,10 +41,10 @@ from teamgate.accounting.prices import (
     estimate_prompt_tokens,
     find_price,
 )
-from teamgate.core.errors import AuthenticationFailed, ServiceUnavailable
+from teamgate.core.errors import AuthenticationFailed, PermissionDenied, ServiceUnavailable
 from teamgate.core.messages import ChatRequest, MediaPart, TextPart, Usage
 from teamgate.storage import StorageUnavailable
-from teamgate.storage.models import ApiKey, EndUser, Group, User
+from teamgate.storage.models import ApiKey, EndUser, Group, UsageRecord, User
 from teamgate.storage.periods import period_end, period_start
 from teamgate.storage.repository import keys as key_repo
 from teamgate.storage.repository.end_users import get_or_create_end_user
@@ -73,9 +74,9 @@ _KEY_ERRORS = {
 class Caller:
     """The person a request is billed to, and the limits that apply to it."""
 
-    key_id: int
-    user_id: int
-    group_id: int
+    key_id: int | None
+    user_id: int | None
+    group_id: int | None
     end_user_id: int | None
     principal: Principal
     multiplier: Decimal
@@ -97,6 +98,8 @@ class AccountService:
     timezone: str = "UTC"
     default_max_output_tokens: int = 8192
     cny_per_usd: Decimal | None = None
+    config_budget: Budget | None = None
+    """The budget shared by the configuration's keys, None when they may not spend."""
     clock: Any = time.time
     _keys: dict[str, _KeyEntry] = field(default_factory=dict)
     _end_users: dict[tuple[int, str], EndUser] = field(default_factory=dict)
@@ -126,6 +129,32 @@ class AccountService:
             if entry.key.trusted_app:
                 end_user = await self._end_user(entry, headers, body_user)
             return _caller(entry, end_user, await self._end_user_group(end_user, entry))
+
+    def config_caller(self, admin: bool) -> Caller | None:
+        """Return the caller for a key from the configuration file.
+
+        The admin key may call models only when a budget is configured for the
+        configuration's keys; `api_keys` without such a budget are not limited.
+        """
+        if self.config_budget is None:
+            if admin:
+                raise PermissionDenied(
+                    "the admin key manages teamgate and has no budget for model traffic; "
+                    "create a personal key with 'teamgate key create --user NAME', "
+                    "or set accounting.admin_budget_usd",
+                    code="admin_key_not_for_models",
+                )
+            return None
+        principal = Principal(subjects=[], budgets=[self.config_budget])
+        return Caller(None, None, None, None, principal, Decimal(1))
+
+    def forget_keys(self) -> None:
+        """Drop the cached key lookups, so the next request reads its key, owner and group again.
+
+        Only this process's cache is dropped; other processes serving the same
+        database keep theirs for up to KEY_CACHE_SECONDS.
+        """
+        self._keys.clear()
 
     async def check_key(self, plaintext: str) -> None:
         """Raise AuthenticationFailed unless `plaintext` is a usable personal key."""
@@ -200,10 +229,9 @@ class AccountService:
             key = spend_key(budget, start)
             if key in self._seeded:
                 continue
-            kind, _, subject_id = budget.subject.partition(":")
             await self.ledger.flush()
             async with self.sessions() as session:
-                spent = await spend_since(session, kind, int(subject_id), start)
+                spent = await _spend(session, budget.subject, start)
             ttl = (end - moment).total_seconds() + 60 if end is not None else 10 * 365 * 86_400
             await self.counters.set_if_absent(key, spent, ttl)
             self._seeded.add(key)
@@ -242,6 +270,22 @@ class AccountService:
             if used:
                 await key_repo.touch_key_last_used(session, used)
             await session.commit()
+
+
+CONFIG_SUBJECT = "config:keys"
+
+
+async def _spend(session: AsyncSession, subject: str, start: datetime) -> int:
+    if subject == CONFIG_SUBJECT:
+        # Requests on the configuration's keys are stored with no user and no key.
+        query = select(func.coalesce(func.sum(UsageRecord.cost_micro_usd), 0)).where(
+            UsageRecord.user_id.is_(None),
+            UsageRecord.api_key_id.is_(None),
+            UsageRecord.created_at >= start,
+        )
+        return int(await session.scalar(query) or 0)
+    kind, _, subject_id = subject.partition(":")
+    return await spend_since(session, kind, int(subject_id), start)
 
 
 @contextmanager

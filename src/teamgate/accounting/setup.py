@@ -8,9 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from teamgate.accounting.admission import Budget
 from teamgate.accounting.counters import Counters, MemoryCounters
 from teamgate.accounting.prices import BUILTIN_PRICES, apply_price_overrides
-from teamgate.accounting.service import AccountService
+from teamgate.accounting.service import CONFIG_SUBJECT, AccountService
 from teamgate.config.schema import Accounting
 from teamgate.storage import create_engine, default_url, session_factory
 from teamgate.storage.migrate import upgrade_engine
@@ -36,6 +37,13 @@ def database_url(settings: Accounting, data_dir: Path) -> str:
     return default_url(data_dir)
 
 
+def _config_budget(settings: Accounting) -> Budget | None:
+    if settings.admin_budget_usd is None:
+        return None
+    micros = int((Decimal(str(settings.admin_budget_usd)) * 1_000_000).to_integral_value())
+    return Budget(CONFIG_SUBJECT, micros, settings.admin_budget_period)
+
+
 async def open_accounts(settings: Accounting, data_dir: Path) -> OpenAccounts:
     """Migrate the database to the newest schema and start the account service."""
     engine = create_engine(database_url(settings, data_dir))
@@ -56,6 +64,7 @@ async def open_accounts(settings: Accounting, data_dir: Path) -> OpenAccounts:
         timezone=settings.timezone,
         default_max_output_tokens=settings.default_max_output_tokens,
         cny_per_usd=Decimal(str(settings.cny_per_usd)) if settings.cny_per_usd else None,
+        config_budget=_config_budget(settings),
     )
     await service.start()
     return OpenAccounts(service, engine, counters)

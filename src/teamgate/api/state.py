@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.requests import Request
 
 from teamgate.accounting.service import AccountService
-from teamgate.config.keys import KeyRing
+from teamgate.config.keys import KeyRing, digest
 from teamgate.config.schema import Settings
 from teamgate.core.errors import AuthenticationFailed
 from teamgate.providers.base import Provider
@@ -42,12 +43,16 @@ def bearer_key(request: Request) -> str | None:
     return headers.get("x-api-key") or headers.get("x-goog-api-key")
 
 
-async def authenticate(request: Request, gateway: Gateway) -> str | None:
-    """Check the client's key; return it when it is a personal key the accounts must resolve.
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    """A client's key and where it comes from: the configuration file or the database."""
 
-    Keys from the configuration (the admin key and `api_keys`) return None:
-    they carry no account, so no budget or rate limit applies to them.
-    """
+    value: str
+    kind: Literal["admin", "config", "personal"]
+
+
+async def authenticate(request: Request, gateway: Gateway) -> ClientKey:
+    """Check the client's key and say what kind it is; raise AuthenticationFailed otherwise."""
     key = bearer_key(request)
     if key is None:
         scheme = request.headers.get("authorization", "").partition(" ")[0]
@@ -60,8 +65,9 @@ async def authenticate(request: Request, gateway: Gateway) -> str | None:
             "missing API key; send it as 'Authorization: Bearer <key>'", code="missing_api_key"
         )
     if gateway.keyring.accepts(key):
-        return None
+        admin = hmac.compare_digest(digest(key), gateway.keyring.admin_digest)
+        return ClientKey(key, "admin" if admin else "config")
     if gateway.accounts is None:
         raise AuthenticationFailed("invalid API key")
     await gateway.accounts.check_key(key)
-    return key
+    return ClientKey(key, "personal")

@@ -147,6 +147,12 @@ class Accounting(_Strict):
     default_max_output_tokens: int = Field(8192, gt=0)
     """The output cap assumed when estimating a request that sets no max_tokens."""
     cny_per_usd: float | None = Field(None, gt=0)
+    admin_budget_usd: float | None = Field(None, ge=0)
+    """Lets the keys of this file (the admin key and `api_keys`) call models within this budget.
+
+    Without it the admin key only manages teamgate, and `api_keys` carry no budget.
+    """
+    admin_budget_period: Literal["daily", "weekly", "monthly", "total"] = "monthly"
     prices: dict[str, dict[str, float | str]] = {}
     """Per-model price overrides in USD per million tokens."""
 

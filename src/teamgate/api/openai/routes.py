@@ -12,11 +12,11 @@ from typing import TypeVar
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from teamgate.accounting.service import AccountService
+from teamgate.accounting.service import AccountService, Caller
 from teamgate.api.openai.inbound import decode_request, to_chat_request
 from teamgate.api.openai.outbound import DONE, ChunkWriter, error_frame, render_response
 from teamgate.api.request_record import RequestRecord
-from teamgate.api.state import Gateway, authenticate
+from teamgate.api.state import ClientKey, Gateway, authenticate
 from teamgate.api.streaming import EventStreamResponse
 from teamgate.core.errors import (
     ClientDisconnected,
@@ -62,8 +62,9 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
         record.model, record.stream = chat.model, chat.stream
         target = gateway.router.resolve(chat.model)
         record.credential, record.upstream_model = target.credential.id, target.upstream_model
-        if key is not None and accounts is not None:
-            record.caller = await accounts.authenticate(key, request.headers, chat.user)
+        if accounts is not None:
+            record.caller = await _caller(accounts, key, request, chat)
+        if accounts is not None and record.caller is not None:
             record.ticket = await accounts.admit(record.caller, chat, target.upstream_model)
         reasoning = _reasoning_output(chat, gateway)
         provider = gateway.providers[target.credential.provider]
@@ -144,6 +145,14 @@ def request_id(request: Request) -> str:
     value = given if 0 < len(given) <= 128 and given.isascii() and given.isprintable() else ""
     request.scope[REQUEST_ID_KEY] = value = value or secrets.token_hex(12)
     return value
+
+
+async def _caller(
+    accounts: AccountService, key: ClientKey, request: Request, chat: ChatRequest
+) -> Caller | None:
+    if key.kind == "personal":
+        return await accounts.authenticate(key.value, request.headers, chat.user)
+    return accounts.config_caller(admin=key.kind == "admin")
 
 
 def _prompt_chars(chat: ChatRequest) -> int:
