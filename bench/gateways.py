@@ -77,14 +77,46 @@ def teamgate(binary: Path, workdir: Path, upstream_port: int) -> Gateway:
         f"    upstream_model: {MODEL}\n"
     )
     admin_key = secrets.token_urlsafe(32)
-    env = _base_env() | {"TEAMGATE_ADMIN_KEY": admin_key, "BENCH_GEMINI_KEY": "bench-gemini-key"}
+    env = _base_env() | {
+        "TEAMGATE_ADMIN_KEY": admin_key,
+        "BENCH_GEMINI_KEY": "bench-gemini-key",
+        "TEAMGATE_DATA_DIR": str(workdir / "data"),
+    }
+    personal_key = _personal_key(binary, config, env)
     argv = (
         str(binary), "serve", "--config", str(config),
         "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning",
     )  # fmt: skip
     version = _command_output([str(binary), "--version"])
     python = _command_output([str(binary.parent / "python"), "-c", PRINT_PYTHON_VERSION])
-    return Gateway("teamgate", version, python, argv, env, admin_key)
+    return Gateway("teamgate", version, python, argv, env, personal_key)
+
+
+def _personal_key(binary: Path, config: Path, env: Mapping[str, str]) -> str:
+    """Create a user and a personal key with a budget and rate limits in the bench database.
+
+    Requests on this key go through key lookup, rate limits, the budget reservation
+    and the ledger, as every team member's requests do. The limits are far above
+    what the benchmark sends, so none of them refuses a request.
+    """
+    common = ["--config", str(config)]
+    subprocess.run(
+        [str(binary), "user", "add", "bench", *common],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    created = subprocess.run(
+        [
+            str(binary), "key", "create", "--user", "bench", *common,
+            "--budget", "1000000", "--period", "monthly",
+            "--rpm", "100000000", "--tpm", "2000000000", "--rpd", "2000000000",
+            "--concurrent", "10000",
+        ],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    for word in created.stdout.split():
+        if word.startswith("sk-tg-") and len(word) > 20:
+            return word
+    raise RuntimeError(f"teamgate key create printed no key:\n{created.stdout}")
 
 
 def litellm(venv: Path, workdir: Path, upstream_port: int) -> Gateway:

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp
 from teamgate import __version__
 from teamgate.accounting.counters import CountersUnavailable
 from teamgate.accounting.setup import open_accounts
+from teamgate.api.admin import MOUNT_PATH, create_admin_app
 from teamgate.api.openai import routes as openai_routes
 from teamgate.api.openai.outbound import error_body
 from teamgate.api.state import Gateway
@@ -162,6 +163,7 @@ def create_app(
 
     routes: list[BaseRoute] = [Route("/health/live", health_live, methods=["GET"])]
     routes += [Mount(path, app=app) for path, app in (extra_mounts or {}).items()]
+    routes.append(Mount(MOUNT_PATH, app=create_admin_app(gateway)))
     routes += _api_routes()
     app = Starlette(
         routes=routes,

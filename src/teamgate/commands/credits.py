@@ -16,8 +16,9 @@ from teamgate.commands.common import (
     reports_errors,
     run,
 )
-from teamgate.commands.output import NONE, format_cny, format_time, format_usd, print_table
+from teamgate.commands.output import NONE, format_cny, format_time, print_table
 from teamgate.commands.parsing import end_of_day, parse_date, parse_names, parse_usd, start_of_day
+from teamgate.core.values import format_usd
 from teamgate.storage.models import CreditAccount, utc_now
 from teamgate.storage.repository import (
     CreditForecast,

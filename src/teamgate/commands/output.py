@@ -8,19 +8,10 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import typer
 
-from teamgate.commands.parsing import MICRO_USD_PER_USD
+from teamgate.core.values import format_usd_cents, usd
 
 NONE = "-"
 _SIX_PLACES = Decimal("0.000001")
-
-
-def usd(micro_usd: int) -> Decimal:
-    return Decimal(micro_usd) / MICRO_USD_PER_USD
-
-
-def format_usd(micro_usd: int) -> str:
-    """Format micro-USD with six decimal places, the ledger's precision."""
-    return f"{usd(micro_usd):.6f}"
 
 
 def format_cny(micro_usd: int, cny_per_usd: float) -> str:
@@ -35,8 +26,7 @@ def format_budget(micro_usd: int | None) -> str:
     """Format a budget with at least two decimal places, or `-` when none is set."""
     if micro_usd is None:
         return NONE
-    amount = usd(micro_usd).normalize()
-    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else f"{amount:f}"
+    return format_usd_cents(micro_usd)
 
 
 def format_time(moment: datetime | None, tz: tzinfo) -> str:

@@ -6,29 +6,19 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from teamgate.commands.common import CommandError
+from teamgate.core import values
 from teamgate.storage.models import BudgetPeriod
 from teamgate.storage.repository import Limits
 
-MICRO_USD_PER_USD = 1_000_000
 PERIODS = ", ".join(period.value for period in BudgetPeriod)
 
 
 def parse_usd(text: str, option: str) -> int:
     """Convert a USD decimal string such as `12.50` to integer micro-USD, without floats."""
     try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise CommandError(f"invalid amount {text!r} for {option}; write USD as 12.50") from None
-    if not amount.is_finite():
-        raise CommandError(f"invalid amount {text!r} for {option}; write USD as 12.50")
-    if amount < 0:
-        raise CommandError(f"negative amount {text!r} for {option}; give zero or more USD")
-    micro = amount * MICRO_USD_PER_USD
-    if micro != micro.to_integral_value():
-        raise CommandError(
-            f"amount {text!r} for {option} has more than 6 decimal places; round it to 0.000001"
-        )
-    return int(micro)
+        return values.parse_usd(text, option)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def parse_multiplier(text: str, option: str = "--multiplier") -> Decimal:

@@ -18,8 +18,9 @@ from teamgate.commands.common import (
     reports_errors,
     run,
 )
-from teamgate.commands.output import format_cny, format_usd, print_table
+from teamgate.commands.output import format_cny, print_table
 from teamgate.commands.parsing import end_of_day, parse_date, start_of_day
+from teamgate.core.values import format_usd
 from teamgate.storage.repository import SummaryBy, UsageSummaryRow, list_users, usage_summary
 
 GROUPINGS = ", ".join(by.value for by in SummaryBy)

@@ -22,12 +22,12 @@ from teamgate.commands.groups import BudgetOption, PeriodOption
 from teamgate.commands.lookups import require_group, require_user
 from teamgate.commands.output import NONE, format_budget, print_table
 from teamgate.commands.parsing import parse_limits
+from teamgate.core.values import MIN_PASSWORD_LENGTH, check_email
 from teamgate.storage.models import Role, User
 from teamgate.storage.repository import Limits, create_user, disable_user, list_groups, list_users
 
 user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 
-MIN_PASSWORD_LENGTH = 8
 ROLES = ", ".join(role.value for role in Role)
 
 
@@ -53,11 +53,10 @@ def parse_role(text: str, option: str = "--role") -> Role:
 def parse_email(text: str | None, option: str = "--email") -> str | None:
     if text is None or not text.strip():
         return None
-    email = text.strip()
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or any(char.isspace() for char in email):
-        raise CommandError(f"invalid {option} {text!r}; write it as name@example.com")
-    return email
+    try:
+        return check_email(text, option)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def check_name(name: str) -> str:

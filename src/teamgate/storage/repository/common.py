@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,7 +58,7 @@ def check_limit_changes(changes: dict[str, Any]) -> None:
 
 
 def insert_ignoring_duplicates(
-    session: AsyncSession, model: type[Base], index_elements: list[str]
+    session: AsyncSession, model: type[Base] | Table, index_elements: list[str]
 ) -> postgresql.Insert | sqlite.Insert:
     """Return an INSERT that skips rows conflicting on `index_elements` (ON CONFLICT DO NOTHING)."""
     dialect = session.get_bind().dialect.name
