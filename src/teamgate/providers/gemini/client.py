@@ -12,7 +12,7 @@ import msgspec
 import orjson
 
 from teamgate.core import errors
-from teamgate.core.messages import ChatRequest, ChatResponse, StreamEvent, UsageEvent
+from teamgate.core.messages import ChatRequest, ChatResponse, StreamEvent
 from teamgate.providers.base import Target
 from teamgate.providers.gemini import wire
 from teamgate.providers.gemini.errors import PROVIDER, stream_error, to_gateway_error
@@ -71,8 +71,6 @@ class GeminiProvider:
                 provider=PROVIDER,
                 upstream_status=200,
             )
-        if state.usage is not None:
-            yield UsageEvent(usage=state.usage)
 
     def _post(self, target: Target, url: str, body: bytes) -> aiohttp.client._RequestContextManager:
         credential = target.credential

@@ -22,6 +22,7 @@ from teamgate.core.messages import (
     ToolCallEvent,
     ToolCallPart,
     Usage,
+    UsageEvent,
 )
 from teamgate.providers.gemini import wire
 from teamgate.providers.gemini.request import MINTED_CALL_PREFIX
@@ -146,15 +147,21 @@ class StreamState:
 
 
 def chunk_events(chunk: wire.GenerateContentResponse, state: StreamState) -> list[StreamEvent]:
-    """Translate one streamed chunk; usage is kept in `state`, not emitted per chunk."""
+    """Translate one streamed chunk.
+
+    Gemini repeats the running usage on every chunk; each one becomes a
+    UsageEvent after the chunk's content, so a stream cut off part-way still
+    reports the usage seen so far.
+    """
     check_prompt_feedback(chunk)
-    if chunk.usage_metadata is not None:
-        state.usage = map_usage(chunk.usage_metadata)
     if chunk.model_version:
         state.model_version = chunk.model_version
     events: list[StreamEvent] = []
     for candidate in chunk.candidates:
         _candidate_events(candidate, state, events)
+    if chunk.usage_metadata is not None:
+        state.usage = map_usage(chunk.usage_metadata)
+        events.append(UsageEvent(usage=state.usage))
     return events
 
 
