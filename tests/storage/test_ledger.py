@@ -206,3 +206,12 @@ async def test_usage_summary_by_day(session: AsyncSession) -> None:
         ("2026-06-01", 2, 110),
         ("2026-06-02", 2, 1001),
     ]
+
+
+async def test_insert_without_count_skips_duplicates(session: AsyncSession) -> None:
+    day = datetime(2026, 6, 1, tzinfo=UTC)
+    first = [entry("plain-1", day), entry("plain-2", day)]
+    assert await repo.insert_usage_records(session, first, count_new=False) == 2
+    assert await repo.insert_usage_records(session, first, count_new=False) == 2
+    stored = await session.scalar(select(func.count()).select_from(UsageRecord))
+    assert stored == 2

@@ -276,7 +276,7 @@ class AccountService:
 
     async def _store(self, records: Any) -> None:
         async with self.sessions() as session:
-            await insert_usage_records(session, records)
+            await insert_usage_records(session, records, count_new=False)
             used = {
                 record.api_key_id: record.created_at
                 for record in records

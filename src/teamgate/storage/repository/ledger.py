@@ -91,13 +91,18 @@ _ENTRY_FIELDS = tuple(field.name for field in fields(UsageEntry))
 
 
 async def insert_usage_records(
-    session: AsyncSession, records: Sequence[UsageEntry | Mapping[str, Any]]
+    session: AsyncSession,
+    records: Sequence[UsageEntry | Mapping[str, Any]],
+    *,
+    count_new: bool = True,
 ) -> int:
     """Insert records, one statement per batch of rows, and return how many were new.
 
     A record whose request id is already stored, or repeats an earlier one in
     `records`, is skipped, so a retried batch adds nothing twice. Mappings take
-    the field names of UsageEntry and raise TypeError on any other key.
+    the field names of UsageEntry and raise TypeError on any other key. With
+    `count_new` false the rows are sent without RETURNING, which is cheaper,
+    and the number returned is how many were given.
     """
     rows = [_row(record) for record in records]
     if not rows:
@@ -108,6 +113,9 @@ async def insert_usage_records(
     table = typing.cast(Table, UsageRecord.__table__)
     insert = insert_ignoring_duplicates(session, table, ["request_id"])
     connection = await session.connection()
+    if not count_new:
+        await connection.execute(insert, rows)
+        return len(rows)
     result = await connection.execute(insert.returning(table.c.request_id), rows)
     return len(result.all())
 
