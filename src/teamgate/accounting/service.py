@@ -54,6 +54,9 @@ from teamgate.storage.repository.users import get_group
 logger = logging.getLogger(__name__)
 
 KEY_CACHE_SECONDS = 5.0
+# Unknown, revoked and expired keys are refused from memory for this long.
+REFUSED_CACHE_SECONDS = 2.0
+MAX_REFUSED_KEYS = 10_000
 # Open WebUI's forwarded identity headers (ENABLE_FORWARD_USER_INFO_HEADERS).
 USER_ID_HEADER = "x-openwebui-user-id"
 USER_EMAIL_HEADER = "x-openwebui-user-email"
@@ -107,6 +110,7 @@ class AccountService:
     _end_users: dict[tuple[int, str], EndUser] = field(default_factory=dict)
     _seeded: set[str] = field(default_factory=set)
     _periods: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
+    _refused: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._zone = ZoneInfo(self.timezone)
@@ -170,6 +174,7 @@ class AccountService:
         database keep theirs for up to KEY_CACHE_SECONDS.
         """
         self._keys.clear()
+        self._refused.clear()
 
     async def check_key(self, plaintext: str) -> None:
         """Raise AuthenticationFailed unless `plaintext` is a usable personal key."""
@@ -182,16 +187,27 @@ class AccountService:
         entry = self._keys.get(digest)
         if entry is not None and entry.expires > now:
             return entry
+        refused = self._refused.get(digest)
+        if refused is not None and refused[0] > now:
+            raise AuthenticationFailed(refused[1])
         async with self.sessions() as session:
             lookup = await key_repo.find_key(session, plaintext)
             if not lookup.usable or lookup.key is None or lookup.owner is None:
                 self._keys.pop(digest, None)
-                raise AuthenticationFailed(_KEY_ERRORS.get(lookup.state, "invalid API key"))
+                message = _KEY_ERRORS.get(lookup.state, "invalid API key")
+                self._remember_refusal(digest, message, now)
+                raise AuthenticationFailed(message)
             group = await get_group(session, lookup.owner.group_id)
         assert group is not None, "users.group_id is a foreign key"
         entry = _KeyEntry(lookup.key, lookup.owner, group, now + KEY_CACHE_SECONDS)
         self._keys[digest] = entry
         return entry
+
+    def _remember_refusal(self, digest: str, message: str, now: float) -> None:
+        # A flood of wrong keys would otherwise cost one database query each.
+        if len(self._refused) >= MAX_REFUSED_KEYS:
+            self._refused.clear()
+        self._refused[digest] = (now + REFUSED_CACHE_SECONDS, message)
 
     async def _end_user(
         self, entry: _KeyEntry, headers: Mapping[str, str], body_user: str | None
