@@ -111,6 +111,7 @@ class AccountService:
     _seeded: set[str] = field(default_factory=set)
     _periods: dict[str, tuple[datetime, datetime | None]] = field(default_factory=dict)
     _refused: dict[str, tuple[float, str]] = field(default_factory=dict)
+    _price_cache: dict[str, ModelPrice | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._zone = ZoneInfo(self.timezone)
@@ -243,7 +244,7 @@ class AccountService:
     async def admit(self, caller: Caller, chat: ChatRequest, upstream_model: str) -> Ticket:
         """Check the caller's limits and reserve an upper-bound cost for `chat`."""
         prompt_tokens = _prompt_estimate(chat)
-        price = find_price(self.prices, upstream_model)
+        price = self._price(upstream_model)
         estimate = 0
         if price is not None:
             max_output = chat.max_output_tokens or self.default_max_output_tokens
@@ -267,9 +268,15 @@ class AccountService:
             await self.counters.set_if_absent(key, spent, ttl)
             self._seeded.add(key)
 
+    def _price(self, upstream_model: str) -> ModelPrice | None:
+        # The prefix search runs once per model id; the table does not change at run time.
+        if upstream_model not in self._price_cache:
+            self._price_cache[upstream_model] = find_price(self.prices, upstream_model)
+        return self._price_cache[upstream_model]
+
     def cost(self, multiplier: Decimal, upstream_model: str, usage: Usage) -> int:
         """Price `usage` in micro-USD; a model missing from the price table costs nothing."""
-        price = find_price(self.prices, upstream_model)
+        price = self._price(upstream_model)
         if price is None:
             return 0
         return cost_micros(price, TokenCounts.from_usage(usage), multiplier)
