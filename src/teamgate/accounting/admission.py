@@ -1,10 +1,10 @@
 """Admission control: model permissions, rate limits and budget reservations per request.
 
 Before a request goes upstream, `Admission.admit` checks the models the
-caller may use, takes one request from each requests-per-minute and
-requests-per-day window, a concurrency slot and the prompt estimate from the
-tokens-per-minute window, and reserves an upper-bound cost estimate against
-every budget that applies. Each check is one all-or-nothing `try_add` on the
+caller may use. It then takes one request from each requests-per-minute and
+requests-per-day window, a concurrency slot, and the prompt estimate from the
+tokens-per-minute window. Last, it reserves an upper-bound cost estimate
+against every budget that applies. Each check is one all-or-nothing `try_add` on the
 counters, so concurrent requests never overshoot a budget by more than one
 request's estimate. `settle` then replaces the estimates with the true figures.
 """
@@ -28,7 +28,7 @@ MINUTE = 60
 DAY = 86_400
 # A concurrency slot outlives a crashed request by at most this long.
 SLOT_TTL = 3_600.0
-# Counters of a `total` budget never reset; ten years stands in for "forever".
+# Counters of a `total` budget never reset; ten years serves as "forever".
 TOTAL_TTL = 10 * 365 * DAY
 
 
@@ -62,7 +62,7 @@ class Principal:
 
 @dataclass(slots=True)
 class Ticket:
-    """What one admitted request holds until it settles."""
+    """The reservations of one admitted request, released when it settles."""
 
     budget_buckets: list[Bucket] = field(default_factory=list)
     token_buckets: list[Bucket] = field(default_factory=list)

@@ -119,8 +119,8 @@ class AccountService:
         self.ledger = LedgerWriter(self._store)
 
     def _bounds(self, period: Period, moment: datetime) -> tuple[datetime, datetime | None]:
-        # Every request asks for the same few periods, so each answer is kept until
-        # its period ends (time-zone arithmetic costs several microseconds).
+        # Every request needs the same few periods, so each result is kept until its
+        # period ends, because the time-zone arithmetic costs several microseconds.
         cached = self._periods.get(period)
         if cached is not None and cached[0] <= moment and (cached[1] is None or moment < cached[1]):
             return cached

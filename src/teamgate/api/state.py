@@ -52,7 +52,7 @@ class ClientKey:
 
 
 async def authenticate(request: Request, gateway: Gateway) -> ClientKey:
-    """Check the client's key and say what kind it is; raise AuthenticationFailed otherwise."""
+    """Check the client's key and return it with its kind; raise AuthenticationFailed otherwise."""
     key = bearer_key(request)
     if key is None:
         scheme = request.headers.get("authorization", "").partition(" ")[0]
