@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from teamgate.fake import FakeGemini, RunningServer, run_in_thread
-from tests.support import ADMIN_KEY, UPSTREAM_KEY, running_gateway
+from tests.support import CLIENT_KEY, UPSTREAM_KEY, running_gateway
 
 
 @pytest.fixture(scope="session")
@@ -33,12 +33,12 @@ def gateway_url(
 
 @pytest.fixture
 def client(gateway_url: str, fake: FakeGemini) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=ADMIN_KEY, max_retries=0)
+    return openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=CLIENT_KEY, max_retries=0)
 
 
 @pytest.fixture
 def aclient(gateway_url: str, fake: FakeGemini) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=ADMIN_KEY, max_retries=0)
+    return openai.AsyncOpenAI(base_url=f"{gateway_url}/v1", api_key=CLIENT_KEY, max_retries=0)
 
 
 @pytest.fixture

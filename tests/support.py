@@ -20,6 +20,9 @@ from teamgate.config.loader import validate_settings
 # A canary: the upstream key must never show up in a response, log line or error.
 UPSTREAM_KEY = "AIzaCanary-upstream-key-0123456789abcdefgh"
 ADMIN_KEY = "sk-test-admin-key-0123456789abcdef"
+# A key from the configuration's api_keys: no account and no budget, so requests
+# reach the upstream exactly as the client sent them.
+CLIENT_KEY = "sk-test-client-key-0123456789abcdef"
 
 # A two-chunk Gemini stream that says "Hello world".
 HELLO_CHUNK = {
@@ -58,11 +61,14 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
         sock.close()
 
 
-def gateway_settings(upstream_url: str, models: list[dict[str, Any]] | None = None) -> Any:
-    raw = {
+def gateway_settings(
+    upstream_url: str, models: list[dict[str, Any]] | None = None, *, admin_budget: bool = False
+) -> Any:
+    """Settings for the test models; `admin_budget` lets the admin key call models."""
+    raw: dict[str, Any] = {
         "admin_key": ADMIN_KEY,
         # The tests call models with the admin key, which needs a budget for that.
-        "accounting": {"admin_budget_usd": 1000},
+        "api_keys": [CLIENT_KEY],
         "credentials": [{"id": "fake-1", "api_key": UPSTREAM_KEY, "base_url": upstream_url}],
         "models": models
         or [
@@ -93,13 +99,17 @@ def gateway_settings(upstream_url: str, models: list[dict[str, Any]] | None = No
             },
         ],
     }
+    if admin_budget:
+        raw["accounting"] = {"admin_budget_usd": 1000}
     return validate_settings(raw, {}, source="test", resolve_secrets=False)
 
 
 @contextmanager
-def running_gateway(upstream_url: str, data_dir: Path) -> Iterator[str]:
+def running_gateway(
+    upstream_url: str, data_dir: Path, *, admin_budget: bool = False
+) -> Iterator[str]:
     """Serve the test models with accounts on, in a SQLite database under `data_dir`."""
-    settings = gateway_settings(upstream_url)
+    settings = gateway_settings(upstream_url, admin_budget=admin_budget)
     gateway = build_gateway(settings, build_keyring(settings, data_dir))
     app = create_app(gateway, accounting=(settings.accounting, data_dir))
     with serve_in_thread(app) as url:

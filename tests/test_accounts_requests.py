@@ -67,7 +67,7 @@ def gateway(
     fake_server: RunningServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Accounts]]:
     data_dir = tmp_path_factory.mktemp("accounts")
-    with running_gateway(fake_server.base_url, data_dir) as url:
+    with running_gateway(fake_server.base_url, data_dir, admin_budget=True) as url:
         yield url, Accounts(data_dir)
 
 
@@ -222,3 +222,35 @@ def test_admin_key_spends_the_configured_budget(gateway: tuple[str, Accounts]) -
     )
     record = wait_for_record(accounts, raw.headers["x-request-id"])
     assert record.cost_micro_usd > 0
+
+
+def test_budget_caps_output_upstream(gateway: tuple[str, Accounts], fake: FakeGemini) -> None:
+    url, accounts = gateway
+    key, _ = accounts.new_key("gina", Limits(budget_micro_usd=5_000_000))
+    client_for(url, key).chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+    body = fake.requests[-1].body
+    assert body is not None
+    # The reservation assumed the default cap, so the upstream must not exceed it.
+    assert body["generationConfig"]["maxOutputTokens"] == 8192
+
+
+def test_long_open_webui_headers_fit(gateway: tuple[str, Accounts]) -> None:
+    url, accounts = gateway
+    key, _ = accounts.new_key("webui-long", trusted_app=True)
+    headers = {
+        "X-OpenWebUI-User-Id": "i" * 300,
+        "X-OpenWebUI-User-Name": "n" * 400,
+        "X-OpenWebUI-User-Email": "e" * 400 + "@example.com",
+    }
+    raw = client_for(url, key, **headers).chat.completions.with_raw_response.create(
+        model="gemini-2.5-flash", messages=MESSAGES
+    )
+    record = wait_for_record(accounts, raw.headers["x-request-id"])
+    other = {"X-OpenWebUI-User-Id": "i" * 299 + "j"}
+    second = client_for(url, key, **other).chat.completions.with_raw_response.create(
+        model="gemini-2.5-flash", messages=MESSAGES
+    )
+    other_record = wait_for_record(accounts, second.headers["x-request-id"])
+    assert record.end_user_id is not None
+    assert other_record.end_user_id is not None
+    assert record.end_user_id != other_record.end_user_id

@@ -434,3 +434,11 @@ def test_group_patch_applies_to_members(admin: Admin, fake: FakeGemini) -> None:
     admin.ok("PATCH", f"/groups/{group['id']}", {"allowed_models": ["gemini-2.5-pro"]})
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="gemini-2.5-flash", messages=MESSAGES)
+
+
+def test_restricted_admin_key_cannot_manage(admin: Admin) -> None:
+    user = admin.new_user("admin-restricted", role="admin")
+    key, _ = admin.new_key(user["id"], allowed_models=["gemini-2.5-flash-lite"], rpm=1)
+    reply = admin.call("POST", "/keys", key, {"user_id": user["id"]})
+    assert reply.status == 403
+    assert reply.body["error"]["code"] == "restricted_key"

@@ -26,7 +26,7 @@ from teamgate.fake import (
     resource_exhausted,
     unavailable,
 )
-from tests.support import ADMIN_KEY, HELLO_CHUNK, UPSTREAM_KEY, WORLD_CHUNK
+from tests.support import CLIENT_KEY, HELLO_CHUNK, UPSTREAM_KEY, WORLD_CHUNK
 
 ERROR_CASES: list[tuple[int, Callable[[], dict[str, Any]], type[openai.APIStatusError], int]] = [
     (400, lambda: invalid_argument("Invalid value at 'x'"), openai.BadRequestError, 400),
@@ -110,7 +110,7 @@ def raw_stream(gateway_url: str, body: dict[str, Any]) -> tuple[int, bytes]:
         "POST",
         "/v1/chat/completions",
         body=orjson.dumps(body),
-        headers={"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"},
     )
     response = connection.getresponse()
     data = response.read()
@@ -156,7 +156,7 @@ def test_stream_framing(gateway_url: str, fake: FakeGemini, line_ending: str) ->
 def test_client_disconnect_cancels_upstream(gateway_url: str, fake: FakeGemini) -> None:
     many = [CHUNK] * 30 + [LAST_CHUNK]
     fake.enqueue(Reply(chunks=many, delay_between=0.2))
-    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=ADMIN_KEY, max_retries=0)
+    client = openai.OpenAI(base_url=f"{gateway_url}/v1", api_key=CLIENT_KEY, max_retries=0)
     stream = client.chat.completions.create(
         model="gemini-2.5-flash", messages=MESSAGES, stream=True
     )
@@ -210,7 +210,7 @@ def send_and_hang_up(gateway_url: str, body: dict[str, Any], wait: float) -> Non
     payload = orjson.dumps(body)
     head = (
         f"POST /v1/chat/completions HTTP/1.1\r\nHost: {parts.netloc}\r\n"
-        f"Authorization: Bearer {ADMIN_KEY}\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {CLIENT_KEY}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\n\r\n"
     ).encode()
     with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=5) as sock:

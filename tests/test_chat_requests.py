@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from teamgate.fake import FakeGemini, Reply
-from tests.support import ADMIN_KEY, UPSTREAM_KEY
+from tests.support import CLIENT_KEY, UPSTREAM_KEY
 
 PNG_1PX = base64.b64encode(
     bytes.fromhex(
@@ -434,7 +434,7 @@ def test_deeply_nested_body_is_400(gateway_url: str, fake: FakeGemini) -> None:
 def httpx_post(gateway_url: str, body: bytes) -> tuple[int, bytes]:
     parts = urlsplit(gateway_url)
     connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
-    headers = {"Authorization": f"Bearer {ADMIN_KEY}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {CLIENT_KEY}", "Content-Type": "application/json"}
     connection.request("POST", "/v1/chat/completions/", body=body, headers=headers)
     slash = connection.getresponse()
     slash_status = slash.status
@@ -463,7 +463,7 @@ def test_basic_auth_gets_a_clear_message(gateway_url: str, fake: FakeGemini) -> 
         base_url=f"{gateway_url}/v1",
         api_key="unused",
         max_retries=0,
-        default_headers={"Authorization": f"Basic {ADMIN_KEY}"},
+        default_headers={"Authorization": f"Basic {CLIENT_KEY}"},
     )
     with pytest.raises(openai.AuthenticationError) as caught:
         client.models.list()

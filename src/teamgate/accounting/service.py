@@ -9,6 +9,7 @@ not read on every request.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -216,7 +217,7 @@ class AccountService:
         external = headers.get(USER_ID_HEADER) or body_user
         if not external:
             return None
-        external = external[:MAX_EXTERNAL_ID]
+        external = _fit_external_id(external)
         cache_key = (entry.owner.id, external)
         cached = self._end_users.get(cache_key)
         if cached is not None:
@@ -226,9 +227,9 @@ class AccountService:
                 session,
                 entry.owner.id,
                 external,
-                email=headers.get(USER_EMAIL_HEADER),
-                name=headers.get(USER_NAME_HEADER),
-                role=headers.get(USER_ROLE_HEADER),
+                email=_clip(headers.get(USER_EMAIL_HEADER), 320),
+                name=_clip(headers.get(USER_NAME_HEADER), 255),
+                role=_clip(headers.get(USER_ROLE_HEADER), 64),
             )
             await session.commit()
         self._end_users[cache_key] = end_user
@@ -241,13 +242,22 @@ class AccountService:
             group = await get_group(session, end_user.group_id)
         return group or entry.group
 
-    async def admit(self, caller: Caller, chat: ChatRequest, upstream_model: str) -> Ticket:
-        """Check the caller's limits and reserve an upper-bound cost for `chat`."""
+    async def admit(
+        self, caller: Caller, chat: ChatRequest, upstream_model: str, model_cap: int | None
+    ) -> Ticket:
+        """Check the caller's limits and reserve an upper-bound cost for `chat`.
+
+        A request under a budget that sets no output cap (nor does its model) gets
+        `default_max_output_tokens` as its cap, written into `chat`, so that the
+        reservation is a true upper bound of what the upstream can return.
+        """
         prompt_tokens = _prompt_estimate(chat)
         price = self._price(upstream_model)
+        if chat.max_output_tokens is None and model_cap is None and caller.principal.budgets:
+            chat.max_output_tokens = self.default_max_output_tokens
         estimate = 0
         if price is not None:
-            max_output = chat.max_output_tokens or self.default_max_output_tokens
+            max_output = chat.max_output_tokens or model_cap or self.default_max_output_tokens
             estimate = estimate_max_cost_micros(price, prompt_tokens, max_output, caller.multiplier)
         with _backend_errors():
             await self._seed_budgets(caller)
@@ -337,6 +347,21 @@ def _backend_errors() -> Iterator[None]:
     except CountersUnavailable as exc:
         logger.error("accounts: Redis is unavailable (%s)", type(exc.__cause__).__name__)
         raise ServiceUnavailable("teamgate's Redis counter store is unavailable") from exc
+
+
+def _fit_external_id(external: str) -> str:
+    """Return an id that fits its column; a longer one keeps a digest of the whole value.
+
+    Clipping alone would let two long ids that share a prefix share one end user.
+    """
+    if len(external) <= MAX_EXTERNAL_ID:
+        return external
+    return external[:190] + "#" + hashlib.sha256(external.encode()).hexdigest()
+
+
+def _clip(value: str | None, length: int) -> str | None:
+    # Column lengths of end_users: a longer profile value is cut, never rejected.
+    return value[:length] if value is not None else None
 
 
 def _tokens(entry: UsageEntry) -> int:

@@ -42,7 +42,9 @@ class RequestRecord:
         self.finished = True
         latency_ms = (time.perf_counter() - self.started) * 1000
         self._log(latency_ms)
-        if accounts is None or not self.model:
+        # Requests refused for their key before anything else is known are not
+        # booked, so a flood of wrong keys cannot fill the ledger.
+        if accounts is None or (self.status == 401 and self.caller is None):
             return
         await accounts.finish(self.ticket, self._entry(accounts, latency_ms))
 

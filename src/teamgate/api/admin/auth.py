@@ -19,7 +19,7 @@ from teamgate.accounting.service import AccountService
 from teamgate.api.state import Gateway, bearer_key
 from teamgate.config.keys import digest
 from teamgate.core.errors import AuthenticationFailed, PermissionDenied, ServiceUnavailable
-from teamgate.storage.models import Role, User
+from teamgate.storage.models import ApiKey, Role, User
 from teamgate.storage.repository import KeyState, find_key
 
 _KEY_ERRORS = {
@@ -92,7 +92,20 @@ async def _personal_admin(accounts: AccountService, key: str) -> Admin:
             f"user {owner.name!r} has the role {owner.role!r}; the admin API needs role 'admin'",
             code="admin_required",
         )
+    if _restricted(lookup.key):
+        # A key with its own model list, budget or limits could otherwise create
+        # or edit keys with more rights than itself.
+        raise PermissionDenied(
+            f"the key {lookup.key.prefix} has its own model list, budget or rate limits, so it "
+            "cannot manage teamgate; use an admin key without restrictions",
+            code="restricted_key",
+        )
     return Admin(owner.id, owner.name, lookup.key.id, lookup.key.prefix)
+
+
+def _restricted(key: ApiKey) -> bool:
+    limits = (key.budget_micro_usd, key.rpm, key.tpm, key.rpd, key.max_concurrent)
+    return key.allowed_models is not None or any(value is not None for value in limits)
 
 
 async def read_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -65,7 +65,9 @@ async def chat_completions(request: Request) -> Response | EventStreamResponse:
         if accounts is not None:
             record.caller = await _caller(accounts, key, request, chat)
         if accounts is not None and record.caller is not None:
-            record.ticket = await accounts.admit(record.caller, chat, target.upstream_model)
+            record.ticket = await accounts.admit(
+                record.caller, chat, target.upstream_model, target.options.max_output_tokens
+            )
         reasoning = _reasoning_output(chat, gateway)
         provider = gateway.providers[target.credential.provider]
         if chat.stream:
