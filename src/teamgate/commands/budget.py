@@ -11,10 +11,9 @@ from teamgate.commands.common import (
     CommandError,
     ConfigOption,
     DatabaseUrlOption,
-    Sessions,
     open_storage,
     reports_errors,
-    run,
+    run_in_transaction,
 )
 from teamgate.commands.groups import PeriodOption
 from teamgate.commands.lookups import require_group, require_key, require_user
@@ -51,11 +50,10 @@ def budget_set(
     target = _one_target(user, key, group)
     changes = _budget_changes(amount, period, clear)
 
-    async def apply(sessions: Sessions) -> str:
-        async with sessions.begin() as session:
-            return await _apply(session, target, changes)
+    async def apply(session: AsyncSession) -> str:
+        return await _apply(session, target, changes)
 
-    subject = run(storage, apply)
+    subject = run_in_transaction(storage, apply)
     if clear:
         typer.echo(f"cleared the budget of {subject}")
     else:

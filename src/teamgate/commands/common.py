@@ -127,6 +127,28 @@ def run(storage: Storage, work: Callable[[Sessions], Awaitable[ResultT]]) -> Res
     return asyncio.run(_migrate_and_run(storage.url, work))
 
 
+def run_in_transaction(
+    storage: Storage, work: Callable[[AsyncSession], Awaitable[ResultT]]
+) -> ResultT:
+    """Run `work` in one transaction, which commits if it returns and rolls back if it raises."""
+
+    async def in_transaction(sessions: Sessions) -> ResultT:
+        async with sessions.begin() as session:
+            return await work(session)
+
+    return run(storage, in_transaction)
+
+
+def run_in_session(storage: Storage, work: Callable[[AsyncSession], Awaitable[ResultT]]) -> ResultT:
+    """Run `work` in one session that closes without a commit, for reads."""
+
+    async def in_session(sessions: Sessions) -> ResultT:
+        async with sessions() as session:
+            return await work(session)
+
+    return run(storage, in_session)
+
+
 async def _migrate_and_run(url: str, work: Callable[[Sessions], Awaitable[ResultT]]) -> ResultT:
     await upgrade(url)
     engine = create_engine(url)

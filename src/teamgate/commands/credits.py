@@ -6,15 +6,16 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from teamgate.commands.common import (
     CommandError,
     ConfigOption,
     DatabaseUrlOption,
-    Sessions,
     open_storage,
     reports_errors,
-    run,
+    run_in_session,
+    run_in_transaction,
 )
 from teamgate.commands.output import NONE, format_cny, format_time, print_table
 from teamgate.commands.parsing import end_of_day, parse_date, parse_names, parse_usd, start_of_day
@@ -68,19 +69,18 @@ def credit_add(
         expires_at = end_of_day(last_day, storage.timezone)
     credential_ids = parse_names(credentials, "--credentials")
 
-    async def add(sessions: Sessions) -> CreditAccount:
-        async with sessions.begin() as session:
-            return await create_credit_account(
-                session,
-                name,
-                credit,
-                starts_at,
-                expires_at=expires_at,
-                credential_ids=credential_ids,
-                notes=notes,
-            )
+    async def add(session: AsyncSession) -> CreditAccount:
+        return await create_credit_account(
+            session,
+            name,
+            credit,
+            starts_at,
+            expires_at=expires_at,
+            credential_ids=credential_ids,
+            notes=notes,
+        )
 
-    account = run(storage, add)
+    account = run_in_transaction(storage, add)
     typer.echo(f"recorded credit {account.name} of {format_usd(credit)} USD (id {account.id})")
 
 
@@ -90,9 +90,8 @@ def credit_list(config: ConfigOption = None, database_url: DatabaseUrlOption = N
     """List the recorded credits."""
     storage = open_storage(config, database_url)
 
-    async def load(sessions: Sessions) -> list[CreditAccount]:
-        async with sessions() as session:
-            return await list_credit_accounts(session)
+    async def load(session: AsyncSession) -> list[CreditAccount]:
+        return await list_credit_accounts(session)
 
     tz = storage.timezone
     rows = [
@@ -105,7 +104,7 @@ def credit_list(config: ConfigOption = None, database_url: DatabaseUrlOption = N
             NONE if account.credential_ids is None else ",".join(account.credential_ids),
             account.notes or NONE,
         ]
-        for account in run(storage, load)
+        for account in run_in_session(storage, load)
     ]
     headers = ["id", "name", "credit USD", "starts", "expires", "credentials", "notes"]
     print_table(headers, rows)
@@ -122,16 +121,15 @@ def credit_forecast_command(
     storage = open_storage(config, database_url)
     now = utc_now()
 
-    async def forecast(sessions: Sessions) -> CreditForecast:
-        async with sessions() as session:
-            accounts = {account.name: account for account in await list_credit_accounts(session)}
-            if name not in accounts:
-                raise CommandError(
-                    f"unknown credit account {name!r}; list them with `teamgate credit list`"
-                )
-            return await credit_forecast(session, accounts[name], now)
+    async def forecast(session: AsyncSession) -> CreditForecast:
+        accounts = {account.name: account for account in await list_credit_accounts(session)}
+        if name not in accounts:
+            raise CommandError(
+                f"unknown credit account {name!r}; list them with `teamgate credit list`"
+            )
+        return await credit_forecast(session, accounts[name], now)
 
-    result = run(storage, forecast)
+    result = run_in_session(storage, forecast)
     rate = storage.accounting.cny_per_usd
     for label, value in _forecast_lines(result, now, storage.timezone, rate):
         typer.echo(f"{label + ':':<12} {value}")

@@ -6,16 +6,17 @@ from collections import Counter
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from teamgate.commands.common import (
     ConfigOption,
     DatabaseUrlOption,
-    Sessions,
     open_storage,
     reports_errors,
-    run,
+    run_in_session,
+    run_in_transaction,
 )
-from teamgate.commands.output import NONE, format_budget, format_optional, print_table
+from teamgate.commands.output import NONE, format_budget_columns, format_optional, print_table
 from teamgate.commands.parsing import parse_limits, parse_multiplier, parse_names
 from teamgate.storage.models import Group
 from teamgate.storage.repository import create_group, list_groups, list_users
@@ -73,17 +74,16 @@ def group_add(
     allowed = parse_names(models, "--models")
     limits = parse_limits(budget, period, rpm=rpm, tpm=tpm, rpd=rpd, concurrent=concurrent)
 
-    async def add(sessions: Sessions) -> Group:
-        async with sessions.begin() as session:
-            return await create_group(
-                session,
-                name,
-                price_multiplier=price_multiplier,
-                allowed_models=allowed,
-                limits=limits,
-            )
+    async def add(session: AsyncSession) -> Group:
+        return await create_group(
+            session,
+            name,
+            price_multiplier=price_multiplier,
+            allowed_models=allowed,
+            limits=limits,
+        )
 
-    group = run(storage, add)
+    group = run_in_transaction(storage, add)
     typer.echo(f"created group {group.name} (id {group.id})")
 
 
@@ -93,26 +93,23 @@ def group_list(config: ConfigOption = None, database_url: DatabaseUrlOption = No
     """List groups with their multiplier, models, default limits and member count."""
     storage = open_storage(config, database_url)
 
-    async def load(sessions: Sessions) -> tuple[list[Group], Counter[int]]:
-        async with sessions() as session:
-            members = Counter(user.group_id for user in await list_users(session))
-            return await list_groups(session), members
+    async def load(session: AsyncSession) -> tuple[list[Group], Counter[int]]:
+        members = Counter(user.group_id for user in await list_users(session))
+        return await list_groups(session), members
 
-    groups, members = run(storage, load)
+    groups, members = run_in_session(storage, load)
     headers = ["id", "name", "multiplier", "models", "budget", "period", "rpm", "tpm", "rpd"]
     rows = [_group_row(group, members[group.id]) for group in groups]
     print_table([*headers, "concurrent", "users"], rows)
 
 
 def _group_row(group: Group, members: int) -> list[str]:
-    has_budget = group.budget_micro_usd is not None
     return [
         str(group.id),
         group.name,
         f"{group.price_multiplier.normalize():f}",
         NONE if group.allowed_models is None else ",".join(group.allowed_models),
-        format_budget(group.budget_micro_usd),
-        group.budget_period if has_budget else NONE,
+        *format_budget_columns(group.budget_micro_usd, group.budget_period),
         format_optional(group.rpm),
         format_optional(group.tpm),
         format_optional(group.rpd),

@@ -6,15 +6,16 @@ from datetime import datetime, tzinfo
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from teamgate.commands.common import (
     CommandError,
     ConfigOption,
     DatabaseUrlOption,
-    Sessions,
     open_storage,
     reports_errors,
-    run,
+    run_in_session,
+    run_in_transaction,
 )
 from teamgate.commands.groups import (
     BudgetOption,
@@ -77,21 +78,20 @@ def key_create(
     allowed = parse_names(models, "--models")
     limits = parse_limits(budget, period, rpm=rpm, tpm=tpm, rpd=rpd, concurrent=concurrent)
 
-    async def create(sessions: Sessions) -> tuple[str, ApiKey, User]:
-        async with sessions.begin() as session:
-            owner = await require_user(session, user)
-            plaintext, key = await create_key(
-                session,
-                owner.id,
-                name,
-                expires_at=expires_at,
-                allowed_models=allowed,
-                trusted_app=trusted_app,
-                limits=limits,
-            )
-            return plaintext, key, owner
+    async def create(session: AsyncSession) -> tuple[str, ApiKey, User]:
+        owner = await require_user(session, user)
+        plaintext, key = await create_key(
+            session,
+            owner.id,
+            name,
+            expires_at=expires_at,
+            allowed_models=allowed,
+            trusted_app=trusted_app,
+            limits=limits,
+        )
+        return plaintext, key, owner
 
-    plaintext, key, owner = run(storage, create)
+    plaintext, key, owner = run_in_transaction(storage, create)
     typer.echo(f"created API key {key.name!r} for {owner.name} (id {key.id}, prefix {key.prefix})")
     typer.echo("Copy the key now. teamgate keeps only its hash and cannot show it again:")
     typer.echo("")
@@ -111,13 +111,12 @@ def key_list(
     """List keys by prefix with owner, status, expiry and last use; never the key or its hash."""
     storage = open_storage(config, database_url)
 
-    async def load(sessions: Sessions) -> tuple[list[KeyInfo], dict[int, User]]:
-        async with sessions() as session:
-            owner_id = None if user is None else (await require_user(session, user)).id
-            owners = {owner.id: owner for owner in await list_users(session)}
-            return await list_keys(session, owner_id), owners
+    async def load(session: AsyncSession) -> tuple[list[KeyInfo], dict[int, User]]:
+        owner_id = None if user is None else (await require_user(session, user)).id
+        owners = {owner.id: owner for owner in await list_users(session)}
+        return await list_keys(session, owner_id), owners
 
-    keys, owners = run(storage, load)
+    keys, owners = run_in_session(storage, load)
     now = utc_now()
     headers = ["id", "prefix", "owner", "name", "status", "expires at", "last used", "budget"]
     rows = [_key_row(key, owners, now, storage.timezone) for key in keys]
@@ -136,12 +135,11 @@ def key_revoke(
     """Revoke a key for good; requests with it are rejected from now on."""
     storage = open_storage(config, database_url)
 
-    async def revoke(sessions: Sessions) -> ApiKey:
-        async with sessions.begin() as session:
-            key = await require_key(session, reference)
-            return await revoke_key(session, key.id)
+    async def revoke(session: AsyncSession) -> ApiKey:
+        key = await require_key(session, reference)
+        return await revoke_key(session, key.id)
 
-    key = run(storage, revoke)
+    key = run_in_transaction(storage, revoke)
     typer.echo(f"revoked API key {key.prefix} (id {key.id}, {key.name!r})")
 
 

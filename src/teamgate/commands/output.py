@@ -29,6 +29,11 @@ def format_budget(micro_usd: int | None) -> str:
     return format_usd_cents(micro_usd)
 
 
+def format_budget_columns(micro_usd: int | None, period: str) -> list[str]:
+    """Format the budget and period columns, showing the period only when a budget is set."""
+    return [format_budget(micro_usd), NONE if micro_usd is None else period]
+
+
 def format_time(moment: datetime | None, tz: tzinfo) -> str:
     if moment is None:
         return NONE

@@ -8,15 +8,15 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from teamgate.commands.common import (
     CommandError,
     ConfigOption,
     DatabaseUrlOption,
-    Sessions,
     open_storage,
     reports_errors,
-    run,
+    run_in_session,
 )
 from teamgate.commands.output import format_cny, print_table
 from teamgate.commands.parsing import end_of_day, parse_date, start_of_day
@@ -67,13 +67,12 @@ def usage(
     grouping = _parse_by(by)
     first, last = _date_range(since, until)
 
-    async def load(sessions: Sessions) -> tuple[list[UsageSummaryRow], dict[int, str]]:
-        async with sessions() as session:
-            names = {user.id: user.name for user in await list_users(session)}
-            start, end = start_of_day(first, UTC), end_of_day(last, UTC)
-            return await usage_summary(session, grouping, start, end), names
+    async def load(session: AsyncSession) -> tuple[list[UsageSummaryRow], dict[int, str]]:
+        names = {user.id: user.name for user in await list_users(session)}
+        start, end = start_of_day(first, UTC), end_of_day(last, UTC)
+        return await usage_summary(session, grouping, start, end), names
 
-    rows, names = run(storage, load)
+    rows, names = run_in_session(storage, load)
     rate = storage.accounting.cny_per_usd
     labels = [_label(row.key, grouping, names) for row in rows]
     if as_csv:

@@ -13,14 +13,14 @@ from teamgate.commands.common import (
     CommandError,
     ConfigOption,
     DatabaseUrlOption,
-    Sessions,
     open_storage,
     reports_errors,
-    run,
+    run_in_session,
+    run_in_transaction,
 )
 from teamgate.commands.groups import BudgetOption, PeriodOption
 from teamgate.commands.lookups import require_group, require_user
-from teamgate.commands.output import NONE, format_budget, print_table
+from teamgate.commands.output import NONE, format_budget_columns, print_table
 from teamgate.commands.parsing import parse_limits
 from teamgate.core.values import MIN_PASSWORD_LENGTH, check_email
 from teamgate.storage.models import Role, User
@@ -114,11 +114,10 @@ def user_add(
     if password_prompt:
         new = replace(new, password=_read_password())
 
-    async def add(sessions: Sessions) -> User:
-        async with sessions.begin() as session:
-            return await add_user(session, new)
+    async def add(session: AsyncSession) -> User:
+        return await add_user(session, new)
 
-    user = run(storage, add)
+    user = run_in_transaction(storage, add)
     typer.echo(f"created user {user.name} (id {user.id}, role {user.role})")
 
 
@@ -128,12 +127,11 @@ def user_list(config: ConfigOption = None, database_url: DatabaseUrlOption = Non
     """List users with their group, status and own budget."""
     storage = open_storage(config, database_url)
 
-    async def load(sessions: Sessions) -> tuple[list[User], dict[int, str]]:
-        async with sessions() as session:
-            groups = {group.id: group.name for group in await list_groups(session)}
-            return await list_users(session), groups
+    async def load(session: AsyncSession) -> tuple[list[User], dict[int, str]]:
+        groups = {group.id: group.name for group in await list_groups(session)}
+        return await list_users(session), groups
 
-    users, groups = run(storage, load)
+    users, groups = run_in_session(storage, load)
     headers = ["id", "name", "email", "role", "group", "status", "budget", "period"]
     print_table(headers, [_user_row(user, groups) for user in users])
 
@@ -148,12 +146,11 @@ def user_disable(
     """Disable a user; their keys stop working and their usage records stay."""
     storage = open_storage(config, database_url)
 
-    async def disable(sessions: Sessions) -> User:
-        async with sessions.begin() as session:
-            user = await require_user(session, name)
-            return await disable_user(session, user.id)
+    async def disable(session: AsyncSession) -> User:
+        user = await require_user(session, name)
+        return await disable_user(session, user.id)
 
-    user = run(storage, disable)
+    user = run_in_transaction(storage, disable)
     typer.echo(f"disabled user {user.name}; their API keys no longer work")
 
 
@@ -167,7 +164,6 @@ def _read_password() -> str:
 
 
 def _user_row(user: User, groups: dict[int, str]) -> list[str]:
-    has_budget = user.budget_micro_usd is not None
     return [
         str(user.id),
         user.name,
@@ -175,6 +171,5 @@ def _user_row(user: User, groups: dict[int, str]) -> list[str]:
         user.role,
         groups.get(user.group_id, str(user.group_id)),
         user.status,
-        format_budget(user.budget_micro_usd),
-        user.budget_period if has_budget else NONE,
+        *format_budget_columns(user.budget_micro_usd, user.budget_period),
     ]

@@ -176,14 +176,21 @@ def _row_limits(row: LimitsMixin) -> dict[str, object]:
     return _limit_fields(Limits.of(row))
 
 
+def _copied_fields(view: type[BaseModel], source: object, *computed: str) -> dict[str, object]:
+    """Read each field of `view` from the same-named attribute of `source`.
+
+    The limit fields and the fields named in `computed` are left out, because
+    the caller builds them.
+    """
+    skipped = {*LimitsView.model_fields, *computed}
+    return {name: getattr(source, name) for name in view.model_fields if name not in skipped}
+
+
 def group_view(group: Group) -> GroupView:
     return GroupView.model_validate(
         {
-            "id": group.id,
-            "name": group.name,
+            **_copied_fields(GroupView, group, "price_multiplier"),
             "price_multiplier": f"{group.price_multiplier.normalize():f}",
-            "allowed_models": group.allowed_models,
-            "created_at": group.created_at,
             **_row_limits(group),
         }
     )
@@ -192,15 +199,8 @@ def group_view(group: Group) -> GroupView:
 def user_view(user: User) -> UserView:
     return UserView.model_validate(
         {
-            "id": user.id,
-            "name": user.name,
-            "email": user.email,
-            "role": user.role,
-            "group_id": user.group_id,
-            "status": user.status,
+            **_copied_fields(UserView, user, "has_password"),
             "has_password": user.password_hash is not None,
-            "created_at": user.created_at,
-            "updated_at": user.updated_at,
             **_row_limits(user),
         }
     )
@@ -211,17 +211,8 @@ def key_view(key: KeyInfo | ApiKey) -> KeyView:
     limits = key.limits if isinstance(key, KeyInfo) else Limits.of(key)
     return KeyView.model_validate(
         {
-            "id": key.id,
-            "owner_user_id": key.owner_user_id,
-            "name": key.name,
-            "prefix": key.prefix,
+            **_copied_fields(KeyView, key, "status"),
             "status": KeyStatus(key.status).value,
-            "trusted_app": key.trusted_app,
-            "allowed_models": key.allowed_models,
-            "expires_at": key.expires_at,
-            "last_used_at": key.last_used_at,
-            "revoked_at": key.revoked_at,
-            "created_at": key.created_at,
             **_limit_fields(limits),
         }
     )
@@ -229,36 +220,17 @@ def key_view(key: KeyInfo | ApiKey) -> KeyView:
 
 def end_user_view(end_user: EndUser) -> EndUserView:
     return EndUserView.model_validate(
-        {
-            "id": end_user.id,
-            "app_owner_user_id": end_user.app_owner_user_id,
-            "external_id": end_user.external_id,
-            "email": end_user.email,
-            "name": end_user.name,
-            "role": end_user.role,
-            "group_id": end_user.group_id,
-            "status": end_user.status,
-            "created_at": end_user.created_at,
-            **_row_limits(end_user),
-        }
+        {**_copied_fields(EndUserView, end_user), **_row_limits(end_user)}
     )
 
 
 def usage_row(row: UsageSummaryRow) -> UsageRow:
-    return UsageRow(
-        key=row.key,
-        requests=row.requests,
-        input_tokens=row.input_tokens,
-        cached_input_tokens=row.cached_input_tokens,
-        output_tokens=row.output_tokens,
-        reasoning_tokens=row.reasoning_tokens,
-        tool_use_prompt_tokens=row.tool_use_prompt_tokens,
-        cost_usd=format_usd(row.cost_micro_usd),
-    )
+    fields = _copied_fields(UsageRow, row, "cost_usd")
+    return UsageRow(cost_usd=format_usd(row.cost_micro_usd), **fields)
 
 
 def record_view(record: UsageRecord) -> RecordView:
-    fields = {name: getattr(record, name) for name in RecordView.model_fields if name != "cost_usd"}
+    fields = _copied_fields(RecordView, record, "cost_usd")
     return RecordView(cost_usd=format_usd(record.cost_micro_usd), **fields)
 
 
