@@ -254,3 +254,12 @@ def test_long_open_webui_headers_fit(gateway: tuple[str, Accounts]) -> None:
     assert record.end_user_id is not None
     assert other_record.end_user_id is not None
     assert record.end_user_id != other_record.end_user_id
+
+
+def test_models_list_follows_the_key(gateway: tuple[str, Accounts]) -> None:
+    url, accounts = gateway
+    key, _ = accounts.new_key("hana", allowed_models=["gemini-2.5-flash", "flash-tags"])
+    listed = [model.id for model in client_for(url, key).models.list()]
+    assert listed == ["gemini-2.5-flash", "flash-tags"]
+    everything = [model.id for model in client_for(url, ADMIN_KEY).models.list()]
+    assert "gemini-2.5-pro" in everything

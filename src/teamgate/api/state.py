@@ -30,6 +30,22 @@ class Gateway:
     model_bodies: dict[str, bytes] = field(default_factory=dict)
     encode: Callable[[Any], bytes] = orjson.dumps
     accounts: AccountService | None = None
+    _filtered_models: dict[frozenset[str], bytes] = field(default_factory=dict)
+
+    def models_for(self, allowed: frozenset[str] | None) -> bytes:
+        """Return the model list as JSON, limited to `allowed` when a key has a model list.
+
+        Each distinct list is rendered once; Open WebUI asks for it every few seconds.
+        """
+        if allowed is None:
+            return self.models_body
+        body = self._filtered_models.get(allowed)
+        if body is None:
+            data = [
+                orjson.loads(item) for name, item in self.model_bodies.items() if name in allowed
+            ]
+            body = self._filtered_models[allowed] = orjson.dumps({"object": "list", "data": data})
+        return body
 
 
 def bearer_key(request: Request) -> str | None:

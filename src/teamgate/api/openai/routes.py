@@ -39,8 +39,12 @@ _TOO_LARGE = f"the request body is larger than {MAX_BODY_BYTES // (1024 * 1024)}
 
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    await authenticate(request, gateway)
-    return Response(gateway.models_body, media_type=JSON)
+    key = await authenticate(request, gateway)
+    allowed = None
+    if key.kind == "personal" and gateway.accounts is not None:
+        caller = await gateway.accounts.authenticate(key.value, request.headers, None)
+        allowed = caller.principal.allowed_models
+    return Response(gateway.models_for(allowed), media_type=JSON)
 
 
 async def get_model(request: Request) -> Response:
