@@ -24,7 +24,7 @@ ADMIN_KEY = "sk-test-admin-key-0123456789abcdef"
 # reach the upstream exactly as the client sent them.
 CLIENT_KEY = "sk-test-client-key-0123456789abcdef"
 
-# A two-chunk Gemini stream that says "Hello world".
+# A two-chunk Gemini stream whose text is "Hello world".
 HELLO_CHUNK = {
     "candidates": [{"content": {"role": "model", "parts": [{"text": "Hello "}]}}],
     "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1, "totalTokenCount": 4},

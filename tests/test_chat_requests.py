@@ -23,7 +23,7 @@ PNG_1PX = base64.b64encode(
 ).decode()
 
 
-# Thinking models show their thoughts unless the model or request says otherwise.
+# Thinking models show their thoughts unless the model or the request turns them off.
 SHOW_THOUGHTS = {"thinkingConfig": {"includeThoughts": True}}
 
 

@@ -133,7 +133,7 @@ async def test_spend_since_by_subject(session: AsyncSession) -> None:
 
 
 async def test_spend_since_total_exceeds_int32(session: AsyncSession) -> None:
-    big = 3_000_000_000  # $3,000 in micro-USD, more than a 32-bit integer holds
+    big = 3_000_000_000  # $3,000 in micro-USD, more than a 32-bit integer can store
     await repo.insert_usage_records(
         session,
         [

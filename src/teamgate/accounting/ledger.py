@@ -18,13 +18,15 @@ Sink = Callable[[Sequence[UsageEntry]], Awaitable[None]]
 
 @dataclass
 class LedgerWriter:
-    """Queue records in memory and hand them to `sink` in batches.
+    """A writer that queues records in memory and hands them to `sink` in batches.
 
     `append` never waits, so the request path only pays for a list append.
     A background task stores a batch every `interval` seconds, or sooner when
     `batch_size` records are waiting. When the sink fails (the database is
     down), the batch stays queued and is retried with a growing pause, so no
-    record is lost while the process lives; `close` stores everything left.
+    record is lost while the process lives. `close` stores everything left.
+
+    NOTE: the queue has no size limit, so a long database outage grows memory.
     """
 
     sink: Sink

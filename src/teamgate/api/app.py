@@ -104,7 +104,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _backend_down(request: Request, exc: Exception) -> Response:
-    """Answer 503 when the database or the Redis counters cannot be reached."""
+    """Return 503 when the database or the Redis counters cannot be reached."""
     what = "database" if isinstance(exc, StorageUnavailable) else "Redis counter store"
     logger.error("the %s is unavailable: %s", what, type(exc.__cause__ or exc).__name__)
     error = errors.ServiceUnavailable(

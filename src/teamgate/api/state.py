@@ -35,7 +35,7 @@ class Gateway:
     def models_for(self, allowed: frozenset[str] | None) -> bytes:
         """Return the model list as JSON, limited to `allowed` when a key has a model list.
 
-        Each distinct list is rendered once; Open WebUI asks for it every few seconds.
+        Each distinct list is rendered once, because Open WebUI requests it every few seconds.
         """
         if allowed is None:
             return self.models_body

@@ -133,7 +133,7 @@ class ModelEntry(_Strict):
 
 
 class Accounting(_Strict):
-    """Where accounts, budgets and the usage ledger live, and how costs are estimated."""
+    """Storage of accounts, budgets and the usage ledger, and the cost-estimate settings."""
 
     database_url: SecretStr | None = None
     """SQLAlchemy async URL; None means a SQLite file in the data directory.

@@ -14,12 +14,12 @@ import msgspec
 Role = Literal["system", "user", "assistant", "tool"]
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
-"""Why a choice ended, in OpenAI's vocabulary; `error` marks an upstream failure."""
+"""The reason a choice ended, in OpenAI's vocabulary; `error` marks an upstream failure."""
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high"]
 
 ReasoningOutput = Literal["reasoning_content", "think_tags", "hidden"]
-"""Where reasoning text goes: a separate field, `<think>` tags in content, or nowhere."""
+"""The place reasoning text goes: a separate field, `<think>` tags in content, or nowhere."""
 
 
 class TextPart(msgspec.Struct, tag="text"):
@@ -64,7 +64,7 @@ class Message(msgspec.Struct):
 
 
 class ThinkingRequest(msgspec.Struct):
-    """What the client asked for about reasoning; all fields optional."""
+    """The client's reasoning settings; every field is optional."""
 
     effort: ReasoningEffort | None = None
     budget: int | None = None

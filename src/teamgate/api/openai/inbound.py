@@ -33,7 +33,7 @@ _REASONING_BLOCK = re.compile(
     r"|<details type=\"reasoning\"[^>]*>.*?</details>\s*",
     re.DOTALL,
 )
-# An answer stopped while still reasoning leaves an opening tag with no end.
+# A response stopped while still reasoning leaves an opening tag with no end.
 _UNCLOSED_REASONING = re.compile(r"^\s*<(think|thinking|thought|reason|reasoning)>.*\Z", re.DOTALL)
 _DATA_URL = re.compile(r"^data:([\w.+-]+/[\w.+-]+)(?:;[\w=.+-]+)*;base64,(.*)$", re.DOTALL)
 _AUDIO_TYPES = {"wav": "audio/wav", "mp3": "audio/mp3"}

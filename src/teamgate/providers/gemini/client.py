@@ -99,7 +99,7 @@ def _encode_body(request: ChatRequest, target: Target) -> bytes:
 async def _not_an_event_stream(
     response: aiohttp.ClientResponse, target: Target
 ) -> errors.UpstreamError:
-    """Build the error for a 200 answer that is not SSE: an error envelope or a proxy's page."""
+    """Build the error for a 200 response that is not SSE (an error envelope or a proxy's page)."""
     payload = await response.read()
     try:
         decoded = wire.response_decoder.decode(payload)
@@ -108,7 +108,7 @@ async def _not_an_event_stream(
     if decoded is not None and decoded.error is not None:
         return stream_error(decoded.error, _secret(target))
     return errors.UpstreamError(
-        f"the Gemini upstream answered a stream request with {response.content_type or 'no'} "
+        f"the Gemini upstream returned {response.content_type or 'no'} "
         "content instead of text/event-stream; check the credential's base_url",
         provider=PROVIDER,
         upstream_status=200,

@@ -88,7 +88,7 @@ def to_chat_response(
     check_prompt_feedback(response)
     choices = [_map_candidate(candidate) for candidate in response.candidates]
     if not choices:
-        # Never answer 200 with an empty choice list.
+        # A 200 response always has at least one choice.
         choices = [Choice(index=0, parts=[], finish_reason="stop")]
     choices.sort(key=lambda choice: choice.index)
     return ChatResponse(
@@ -138,7 +138,7 @@ def _map_part(part: wire.Part) -> Part | None:
 
 @dataclass
 class StreamState:
-    """What the stream translation remembers between Gemini chunks."""
+    """State of the stream translation, kept between Gemini chunks."""
 
     calls_per_choice: dict[int, int] = field(default_factory=dict)
     finished: set[int] = field(default_factory=set)
@@ -149,7 +149,7 @@ class StreamState:
 def chunk_events(chunk: wire.GenerateContentResponse, state: StreamState) -> list[StreamEvent]:
     """Translate one streamed chunk.
 
-    Gemini repeats the running usage on every chunk; each one becomes a
+    Gemini repeats the running usage on every chunk. Each one becomes a
     UsageEvent after the chunk's content, so a stream cut off part-way still
     reports the usage seen so far.
     """
